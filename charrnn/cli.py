@@ -1,0 +1,64 @@
+"""What the entry points share: one-line errors instead of tracebacks, and a quiet TensorFlow."""
+
+import os
+import sys
+
+from absl import app, flags, logging
+
+from charrnn.errors import CharRNNError
+
+
+def _program() -> str:
+    return os.path.basename(sys.argv[0]).removesuffix(".py") if sys.argv and sys.argv[0] else "charrnn"
+
+
+def fail(message: str, code: int = 1):
+    print(f"{_program()}: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _parse_flags(argv):
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        fail(str(e).splitlines()[0], code=2)
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow without its start-up chatter on stderr.
+
+    TF_CPP_MIN_LOG_LEVEL hides TensorFlow's C++ log lines, but a few are printed while the
+    library loads, before that setting is read, so stderr is pointed at /dev/null just for
+    the import. Errors still surface: they raise Python exceptions.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved_stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+        os.close(devnull)
+
+
+def run(main) -> None:
+    """absl's app.run, with a CharRNNError or an OS error reported as one line on stderr."""
+
+    def guarded_main(argv):
+        # absl logs at INFO by default, which surfaces TensorFlow's routine messages.
+        if not flags.FLAGS["verbosity"].present:
+            logging.set_verbosity(logging.WARNING)
+        try:
+            return main(argv)
+        except CharRNNError as e:
+            fail(str(e))
+        except OSError as e:
+            fail(f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}")
+
+    app.run(guarded_main, flags_parser=_parse_flags)

@@ -1,0 +1,151 @@
+"""Frozen, validated configs with a JSON round-trip.
+
+Field names are the command-line flag names, so a validation message can name the flag.
+Library code takes these objects; only the entry points read flags.
+"""
+
+import dataclasses
+import json
+import math
+from typing import Any, Optional
+
+from charrnn.errors import CharRNNError
+
+CELL_TYPES = ("lstm", "gru", "rnn")
+CONFIG_FORMAT = 1
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise CharRNNError(message)
+
+
+def _positive_int(config, name: str) -> None:
+    value = getattr(config, name)
+    _check(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+           f"--{name} must be a positive integer, got {value!r}")
+
+
+def _number_in(config, name: str, low: float, high: float, *, low_open: bool, high_open: bool) -> None:
+    value = getattr(config, name)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    _check(ok, f"--{name} must be in {interval}, got {value!r}")
+
+
+def _from_dict(cls, data: Any, what: str):
+    """Builds dataclass `cls` from a JSON object, refusing unknown or missing keys."""
+    _check(isinstance(data, dict), f"{what}: expected a JSON object")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    _check(not unknown, f"{what}: unknown keys {unknown}")
+    try:
+        return cls(**data)
+    except TypeError as e:  # a required key is missing
+        raise CharRNNError(f"{what}: {e}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Everything that shapes the network's variables (plus dropout)."""
+
+    vocab_size: int
+    model: str = "lstm"
+    rnn_size: int = 128
+    num_layers: int = 2
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        _positive_int(self, "vocab_size")
+        _check(self.model in CELL_TYPES, f"--model must be one of {', '.join(CELL_TYPES)}, got {self.model!r}")
+        _positive_int(self, "rnn_size")
+        _positive_int(self, "num_layers")
+        _number_in(self, "dropout", 0.0, 1.0, low_open=False, high_open=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Batching, optimisation and bookkeeping of one training run."""
+
+    batch_size: int = 50
+    seq_length: int = 50
+    val_frac: float = 0.05
+    learning_rate: float = 2e-3
+    decay_rate: float = 0.97
+    grad_clip: float = 5.0
+    num_epochs: int = 50
+    max_steps: Optional[int] = None
+    seed: int = 0
+    print_every: int = 1
+    eval_every: int = 1000
+    save_every: int = 1000
+    keep_checkpoints: int = 5
+
+    # Changing these between a run and its continuation would change what a step or the
+    # carried RNN state means, so a resumed run must keep them.
+    DATA_SHAPING = ("batch_size", "seq_length", "val_frac")
+
+    def __post_init__(self):
+        for name in ("batch_size", "seq_length", "num_epochs", "print_every", "eval_every",
+                     "save_every", "keep_checkpoints"):
+            _positive_int(self, name)
+        if self.max_steps is not None:
+            _positive_int(self, "max_steps")
+        _check(isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**31,
+               f"--seed must be an integer in [0, 2^31), got {self.seed!r}")
+        _number_in(self, "val_frac", 0.0, 1.0, low_open=True, high_open=True)
+        _number_in(self, "learning_rate", 0.0, math.inf, low_open=True, high_open=True)
+        _number_in(self, "decay_rate", 0.0, 1.0, low_open=True, high_open=False)
+        _number_in(self, "grad_clip", 0.0, math.inf, low_open=True, high_open=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """What `config.json` in a save folder holds."""
+
+    model: ModelConfig
+    train: TrainConfig
+    run_name: str
+
+    def to_json(self) -> str:
+        data = {"format": CONFIG_FORMAT, "model": dataclasses.asdict(self.model),
+                "train": dataclasses.asdict(self.train), "run_name": self.run_name}
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "config.json") -> "RunConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise CharRNNError(f"{source} is not valid JSON ({e})") from None
+        _check(isinstance(data, dict), f"{source}: expected a JSON object")
+        _check(data.get("format") == CONFIG_FORMAT,
+               f"{source}: unsupported config format {data.get('format')!r} (this charrnn reads {CONFIG_FORMAT})")
+        run_name = data.get("run_name")
+        _check(isinstance(run_name, str) and run_name != "", f"{source}: run_name must be a non-empty string")
+        return cls(model=_from_dict(ModelConfig, data.get("model"), f"{source} model"),
+                   train=_from_dict(TrainConfig, data.get("train"), f"{source} train"),
+                   run_name=run_name)
+
+
+def resume_config(saved: RunConfig, model_overrides: dict, train_overrides: dict) -> RunConfig:
+    """The config of a run continued from `saved`.
+
+    Overrides are the flags the user gave explicitly. The architecture and the batching must
+    stay as saved (anything else would not fit the checkpoint); the rest may change, for example
+    more epochs or a lower learning rate.
+    """
+    fixed = {("model", k): v for k, v in model_overrides.items() if k != "dropout"}
+    fixed.update({("train", k): v for k, v in train_overrides.items() if k in TrainConfig.DATA_SHAPING})
+    for (section, name), value in fixed.items():
+        saved_value = getattr(getattr(saved, section), name)
+        _check(value == saved_value,
+               f"--{name} {value} does not match the checkpoint's {name} {saved_value}; "
+               f"drop the flag to continue the run, or train into a new --save_dir")
+    return dataclasses.replace(
+        saved,
+        model=dataclasses.replace(saved.model, **{k: v for k, v in model_overrides.items() if k == "dropout"}),
+        train=dataclasses.replace(saved.train, **{k: v for k, v in train_overrides.items()
+                                                  if k not in TrainConfig.DATA_SHAPING}))

@@ -1,0 +1,34 @@
+"""Console output of training: char-rnn-tensorflow's per-step lines, under a tqdm bar on a terminal."""
+
+import sys
+
+from tqdm import tqdm
+
+
+class Progress:
+    """Prints lines to `out`; shows a bar over the whole run (with ETA) only on a terminal."""
+
+    def __init__(self, total_steps: int, start_step: int, out=None):
+        self.out = out or sys.stdout
+        interactive = self.out.isatty() and sys.stderr.isatty()
+        self.bar = tqdm(total=total_steps, initial=start_step, unit="batch", dynamic_ncols=True,
+                        disable=not interactive, leave=False)
+
+    def line(self, text: str) -> None:
+        # tqdm.write clears and redraws the bar around the line, so neither garbles the other.
+        tqdm.write(text, file=self.out)
+        self.out.flush()
+
+    def advance(self, steps: int = 1) -> None:
+        self.bar.update(steps)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def step_line(step: int, total: int, epoch: int, loss: float, seconds: float) -> str:
+    return f"{step}/{total} (epoch {epoch}), train_loss = {loss:.3f}, time/batch = {seconds:.3f}"
+
+
+def val_line(step: int, total: int, epoch: int, loss: float, best: float) -> str:
+    return f"{step}/{total} (epoch {epoch}), val_loss = {loss:.3f} (best {best:.3f})"

@@ -1,0 +1,54 @@
+"""Generate text from a trained model: python -m charrnn.sample --save_dir save -n 500"""
+
+import secrets
+import sys
+
+from absl import flags
+
+from charrnn import cli
+from charrnn.errors import CharRNNError
+from charrnn.run_folder import read_run_files
+from charrnn.vocab import describe_chars
+
+flags.DEFINE_string("save_dir", "save", "Run folder written by charrnn.train.")
+flags.DEFINE_integer("n", 500, "Number of characters to generate.")
+flags.DEFINE_string("prime", "", "Text fed to the model first and printed before the sample "
+                    "(default: generation starts after a new line, which is not printed).")
+flags.DEFINE_float("temperature", 1.0, "Divides the logits: below 1 is more conservative, above 1 wilder.")
+# Modes as in charrnn.sampler, which is imported only after TensorFlow has been quietened.
+flags.DEFINE_enum("sample", "1", ["0", "1", "2"],
+                  "0: argmax; 1: sample every character; 2: sample only after a space, argmax elsewhere.")
+flags.DEFINE_integer("seed", None, "Seed for reproducible sampling (default: a random one).")
+flags.DEFINE_string("checkpoint", "latest", "latest, best (lowest validation loss) or a checkpoint prefix.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise CharRNNError(f"unexpected arguments {argv[1:]}; flags are written --name value")
+    if FLAGS.n < 0:
+        raise CharRNNError(f"-n must not be negative, got {FLAGS.n}")
+    config, vocab = read_run_files(FLAGS.save_dir)
+    unknown = vocab.unknown_chars(FLAGS.prime)
+    if unknown:
+        raise CharRNNError(f"--prime has characters outside the model's vocabulary: {describe_chars(unknown)}")
+
+    cli.import_tensorflow_quietly()
+    from charrnn import checkpoints
+    from charrnn.model import CharRNN
+    from charrnn.sampler import Sampler, default_prime
+
+    import tensorflow as tf
+
+    model = CharRNN(config.model)
+    model.build_variables()
+    checkpoints.restore(tf.train.Checkpoint(model=model),
+                        checkpoints.find_checkpoint(FLAGS.save_dir, FLAGS.checkpoint), partial=True)
+    seed = FLAGS.seed if FLAGS.seed is not None else secrets.randbelow(2**31)
+    text = Sampler(model, vocab).generate(FLAGS.prime or default_prime(vocab), FLAGS.n,
+                                          temperature=FLAGS.temperature, mode=int(FLAGS.sample), seed=seed)
+    sys.stdout.write(FLAGS.prime + text + "\n")
+
+
+if __name__ == "__main__":
+    cli.run(main)

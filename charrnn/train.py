@@ -1,0 +1,116 @@
+"""Train a character-level language model: python -m charrnn.train --data_dir data/shakespeare"""
+
+import dataclasses
+import datetime
+import os
+import secrets
+import sys
+
+from absl import flags
+
+from charrnn import cli
+from charrnn.config import CELL_TYPES, ModelConfig, RunConfig, TrainConfig, resume_config
+from charrnn.data import make_batches, read_text
+from charrnn.datasets import ensure_corpus
+from charrnn.errors import CharRNNError
+from charrnn.run_folder import read_run_files
+from charrnn.vocab import Vocab, describe_chars
+
+_MODEL = ModelConfig(vocab_size=1)
+_TRAIN = TrainConfig()
+
+flags.DEFINE_string("data_dir", "data/shakespeare", "Folder holding input.txt (UTF-8). data/shakespeare is "
+                    "fetched on first use.")
+flags.DEFINE_string("save_dir", "save", "Folder for config.json, vocab.json and checkpoints.")
+# absl.logging owns --log_dir (for its own log files, which charrnn never writes), so the flag
+# is reused for TensorBoard rather than defined twice.
+flags.FLAGS.set_default("log_dir", "logs")
+flags.FLAGS["log_dir"].help = "TensorBoard folder; each run writes to a subfolder named by --run_name."
+flags.DEFINE_string("run_name", None, "Name of this run's TensorBoard subfolder (default: the start time). "
+                    "A continued run keeps its name.")
+flags.DEFINE_string("init_from", None, "Continue the run saved in this folder: same step, learning-rate "
+                    "schedule and place in the epoch.")
+flags.DEFINE_enum("model", _MODEL.model, CELL_TYPES, "Recurrent cell type.")
+flags.DEFINE_integer("rnn_size", _MODEL.rnn_size, "Units per recurrent layer (and embedding width).")
+flags.DEFINE_integer("num_layers", _MODEL.num_layers, "Number of recurrent layers.")
+flags.DEFINE_float("dropout", _MODEL.dropout, "Dropout rate after each recurrent layer, in [0, 1).")
+flags.DEFINE_integer("batch_size", _TRAIN.batch_size, "Parallel streams of text per batch.")
+flags.DEFINE_integer("seq_length", _TRAIN.seq_length, "Characters per stream per batch (BPTT length).")
+flags.DEFINE_float("val_frac", _TRAIN.val_frac, "Fraction of the text (its end) held out for validation.")
+flags.DEFINE_float("learning_rate", _TRAIN.learning_rate, "Adam learning rate.")
+flags.DEFINE_float("decay_rate", _TRAIN.decay_rate, "Learning-rate decay factor applied once per epoch.")
+flags.DEFINE_float("grad_clip", _TRAIN.grad_clip, "Clip gradients to this global norm.")
+flags.DEFINE_integer("num_epochs", _TRAIN.num_epochs, "Passes over the training text.")
+flags.DEFINE_integer("max_steps", None, "Stop after this many steps in all (counting earlier runs).")
+flags.DEFINE_integer("seed", None, "Random seed (default: a random one, recorded in config.json).")
+flags.DEFINE_integer("print_every", _TRAIN.print_every, "Print a train_loss line every this many steps.")
+flags.DEFINE_integer("eval_every", _TRAIN.eval_every, "Validate every this many steps (and at each epoch's end).")
+flags.DEFINE_integer("save_every", _TRAIN.save_every, "Checkpoint every this many steps (and at each "
+                     "epoch's end, at the end and on Ctrl-C).")
+flags.DEFINE_integer("keep_checkpoints", _TRAIN.keep_checkpoints, "How many recent checkpoints to keep "
+                     "(the best one is kept apart).")
+FLAGS = flags.FLAGS
+
+
+def _flag_values(config_class, present_only: bool) -> dict:
+    names = [f.name for f in dataclasses.fields(config_class) if f.name in FLAGS]
+    return {name: FLAGS[name].value for name in names if FLAGS[name].present or not present_only}
+
+
+def _new_run() -> RunConfig:
+    train_values = _flag_values(TrainConfig, present_only=False)
+    if train_values["seed"] is None:
+        train_values["seed"] = secrets.randbelow(2**31)
+    run_name = FLAGS.run_name or datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    return RunConfig(model=ModelConfig(vocab_size=1, **_flag_values(ModelConfig, present_only=False)),
+                     train=TrainConfig(**train_values), run_name=run_name)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise CharRNNError(f"unexpected arguments {argv[1:]}; flags are written --name value")
+    if FLAGS.init_from:
+        saved, vocab = read_run_files(FLAGS.init_from)
+        run = resume_config(saved, _flag_values(ModelConfig, True), _flag_values(TrainConfig, True))
+        if FLAGS.run_name:
+            run = dataclasses.replace(run, run_name=FLAGS.run_name)
+    else:
+        run, vocab = _new_run(), None
+
+    text = read_text(ensure_corpus(FLAGS.data_dir))
+    if vocab is None:
+        vocab = Vocab.from_text(text)
+        run = dataclasses.replace(run, model=dataclasses.replace(run.model, vocab_size=len(vocab)))
+    elif vocab.unknown_chars(text):
+        raise CharRNNError(f"the text has characters the checkpoint's vocabulary lacks: "
+                           f"{describe_chars(vocab.unknown_chars(text))}; train into a new --save_dir instead")
+    train_batches, val_batches = make_batches(vocab.encode(text), run.train.batch_size, run.train.seq_length,
+                                              run.train.val_frac)
+
+    cli.import_tensorflow_quietly()
+    from charrnn import checkpoints
+    from charrnn.trainer import Trainer
+
+    continuing_here = FLAGS.init_from and os.path.realpath(FLAGS.init_from) == os.path.realpath(FLAGS.save_dir)
+    if checkpoints.has_checkpoint(FLAGS.save_dir) and not continuing_here:
+        raise CharRNNError(f"{FLAGS.save_dir} already holds a run; continue it with --init_from "
+                           f"{FLAGS.save_dir}, or choose another --save_dir")
+    trainer = Trainer(run, vocab, train_batches, val_batches, FLAGS.save_dir, FLAGS.log_dir)
+    if FLAGS.init_from:
+        trainer.restore(checkpoints.find_checkpoint(FLAGS.init_from, "latest"))
+    print(f"{run.run_name}: {len(vocab)} characters, {len(train_batches)} batches per epoch, "
+          f"training steps {trainer.step} to {trainer.total_steps}; TensorBoard logs in "
+          f"{os.path.join(FLAGS.log_dir, run.run_name)}", flush=True)
+    result = trainer.train()
+
+    if result.median_time_per_batch is not None:
+        print(f"median time/batch = {result.median_time_per_batch:.4f} s, best val_loss = {result.best_val_loss:.4f}")
+    if result.interrupted:
+        print(f"interrupted at step {result.step}; saved {result.checkpoint}\ncontinue with: python -m "
+              f"charrnn.train --data_dir {FLAGS.data_dir} --save_dir {FLAGS.save_dir} --init_from {FLAGS.save_dir}")
+        sys.exit(130)
+    print(f"saved {result.checkpoint}\nsample with: python -m charrnn.sample --save_dir {FLAGS.save_dir}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

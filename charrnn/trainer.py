@@ -1,0 +1,173 @@
+"""The training loop: truncated BPTT over char-rnn batches, with evaluation, checkpoints and logs.
+
+The step counter is the optimizer's `iterations`; the epoch and the position within it are
+derived from it (step // batches_per_epoch, step % batches_per_epoch), and so is the learning
+rate (decayed once per epoch). Together with the carried RNN state, which lives in variables,
+all of it is in every checkpoint, so a continued run picks up exactly where it stopped.
+"""
+
+import dataclasses
+import math
+import os
+import statistics
+import time
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from charrnn import checkpoints
+from charrnn.config import RunConfig
+from charrnn.data import Batches
+from charrnn.errors import CharRNNError
+from charrnn.model import CharRNN, sequence_loss
+from charrnn.progress import Progress, step_line, val_line
+from charrnn.run_folder import write_run_files
+from charrnn.sampler import SAMPLE, Sampler, default_prime
+from charrnn.summaries import Summaries
+from charrnn.vocab import Vocab
+
+SAMPLE_SUMMARY_LENGTH = 500
+
+
+@dataclasses.dataclass
+class TrainResult:
+    step: int
+    best_val_loss: float
+    last_val_loss: Optional[float]
+    median_time_per_batch: Optional[float]  # seconds, tracing steps left out
+    interrupted: bool
+    checkpoint: Optional[str]
+
+
+class Trainer:
+    """Trains `run.model` on `train` batches, validating on `val`; writes to save_dir and log_dir."""
+
+    def __init__(self, run: RunConfig, vocab: Vocab, train: Batches, val: Batches, save_dir: str,
+                 log_dir: str, out=None):
+        self.run, self.vocab, self.train_batches, self.val_batches = run, vocab, train, val
+        self.save_dir, self.out = save_dir, out
+        self.total_steps = run.train.num_epochs * len(train)
+        if run.train.max_steps is not None:
+            self.total_steps = min(self.total_steps, run.train.max_steps)
+
+        keras.utils.set_random_seed(run.train.seed)
+        self.model = CharRNN(run.model)
+        self.model.build_variables()
+        self.learning_rate = keras.optimizers.schedules.ExponentialDecay(
+            run.train.learning_rate, decay_steps=len(train), decay_rate=run.train.decay_rate, staircase=True)
+        self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
+        self.optimizer.build(self.model.trainable_variables)
+        self.rnn_state = [tf.Variable(s, trainable=False) for s in self.model.zero_state(train.batch_size)]
+        self.best_val_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
+                                              rnn_state=self.rnn_state, best_val_loss=self.best_val_loss)
+        self.store = checkpoints.CheckpointStore(save_dir, self.checkpoint, keep=run.train.keep_checkpoints)
+        self.summaries = Summaries(os.path.join(log_dir, run.run_name))
+        self.sampler = Sampler(self.model, vocab)
+
+        batch_spec = tf.TensorSpec([train.batch_size, train.seq_length], tf.int32)
+        self._train_step = tf.function(self._train_step_fn, input_signature=[batch_spec, batch_spec])
+        state_specs = [tf.TensorSpec(s.shape, s.dtype) for s in self.rnn_state]
+        self._eval_step = tf.function(self._eval_step_fn, input_signature=[batch_spec, batch_spec, state_specs])
+
+    @property
+    def step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+    def restore(self, path: str) -> None:
+        """Continues from the training checkpoint at `path` (weights, optimizer, step, RNN state)."""
+        checkpoints.restore(self.checkpoint, path)
+
+    def _train_step_fn(self, inputs, targets):
+        """inputs, targets [batch, time] -> (loss, gradient global norm); updates the carried state."""
+        with tf.GradientTape() as tape:
+            logits, states = self.model(inputs, tuple(v.value() for v in self.rnn_state), training=True)
+            loss = sequence_loss(logits, targets)
+        variables = self.model.trainable_variables
+        gradients, grad_norm = tf.clip_by_global_norm(tape.gradient(loss, variables), self.run.train.grad_clip)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        for variable, state in zip(self.rnn_state, states):
+            variable.assign(state)
+        return loss, grad_norm
+
+    def _eval_step_fn(self, inputs, targets, states):
+        logits, states = self.model(inputs, tuple(states), training=False)
+        return sequence_loss(logits, targets), states
+
+    def evaluate(self, batches: Optional[Batches] = None) -> float:
+        """Mean loss in nats/char over every batch of a split, the state carried across batches."""
+        batches = batches or self.val_batches
+        states = list(self.model.zero_state(batches.batch_size))
+        losses = []
+        for inputs, targets in batches:
+            loss, states = self._eval_step(inputs, targets, list(states))
+            losses.append(float(loss))
+        return float(np.mean(losses))
+
+    def _validate(self, step: int, epoch: int, progress: Progress) -> float:
+        val_loss = self.evaluate()
+        if val_loss < self.best_val_loss.numpy():
+            self.best_val_loss.assign(val_loss)
+            self.store.save_best(step)
+        progress.line(val_line(step, self.total_steps, epoch, val_loss, float(self.best_val_loss.numpy())))
+        self.summaries.scalars(step, {"val/loss": val_loss})
+        sample = self.sampler.generate(default_prime(self.vocab), SAMPLE_SUMMARY_LENGTH, mode=SAMPLE, seed=step)
+        self.summaries.text(step, "sample", sample)
+        return val_loss
+
+    def train(self) -> TrainResult:
+        """Runs until total_steps. Ctrl-C saves a checkpoint and returns with interrupted=True."""
+        cfg = self.run.train
+        batches_per_epoch = len(self.train_batches)
+        chars_per_batch = self.train_batches.batch_size * self.train_batches.seq_length
+        self.summaries.hyperparameters({**dataclasses.asdict(self.run.model), **dataclasses.asdict(cfg)},
+                                       self.run.run_name)
+        write_run_files(self.save_dir, self.run, self.vocab)
+        progress = Progress(self.total_steps, self.step, self.out)
+        times, last_val_loss, traced = [], None, False
+        try:
+            while self.step < self.total_steps:
+                step = self.step
+                epoch, position = divmod(step, batches_per_epoch)
+                if position == 0:
+                    for variable in self.rnn_state:  # each epoch starts from a zero state
+                        variable.assign(tf.zeros_like(variable))
+                learning_rate = float(self.learning_rate(step))
+                inputs, targets = self.train_batches[position]
+                start = time.perf_counter()
+                loss, grad_norm = self._train_step(inputs, targets)
+                loss = float(loss)  # waits for the step, so the clock measures all of it
+                seconds = time.perf_counter() - start
+                if traced:
+                    times.append(seconds)
+                traced = True
+                step += 1
+                if not math.isfinite(loss):
+                    last_good = self.store.latest.latest_checkpoint or "none saved yet"
+                    raise CharRNNError(f"the training loss became {loss} at step {step}; stopped without saving "
+                                       f"it (last good checkpoint: {last_good}); try a lower --learning_rate")
+                progress.advance()
+                if step % cfg.print_every == 0 or step == self.total_steps:
+                    progress.line(step_line(step, self.total_steps, epoch, loss, seconds))
+                self.summaries.scalars(step, {
+                    "train/loss": loss, "time_per_batch": seconds, "chars_per_second": chars_per_batch / seconds,
+                    "learning_rate": learning_rate, "grad_norm": float(grad_norm)})
+                end_of_epoch = step % batches_per_epoch == 0
+                finished = step == self.total_steps
+                if step % cfg.eval_every == 0 or end_of_epoch or finished:
+                    last_val_loss = self._validate(step, epoch, progress)
+                if step % cfg.save_every == 0 or end_of_epoch or finished:
+                    self.store.save(step)
+            interrupted = False
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            progress.close()
+            self.summaries.close()
+        path = self.store.save(self.step) if self.step > 0 else None
+        return TrainResult(step=self.step, best_val_loss=float(self.best_val_loss.numpy()),
+                           last_val_loss=last_val_loss,
+                           median_time_per_batch=statistics.median(times) if times else None,
+                           interrupted=interrupted, checkpoint=path)

@@ -1,0 +1,104 @@
+"""Character vocabulary: characters sorted by Unicode code point, id = position in that order.
+
+Code-point order (rather than char-rnn's frequency order) makes the vocabulary a pure
+function of the set of characters, so two runs on the same text always agree.
+"""
+
+import json
+
+import numpy as np
+
+from charrnn.errors import CharRNNError
+
+VOCAB_FORMAT = 1
+
+
+def _code_points(text: str) -> np.ndarray:
+    """[len(text)] uint32 code points, decoded without a per-character Python loop."""
+    return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+
+
+def smallest_id_dtype(vocab_size: int) -> np.dtype:
+    for dtype in (np.uint8, np.uint16):
+        if vocab_size <= np.iinfo(dtype).max + 1:
+            return np.dtype(dtype)
+    return np.dtype(np.uint32)
+
+
+def describe_chars(chars) -> str:
+    """`'é', '\\x07'` style list for error messages, readable whatever the characters are."""
+    return ", ".join(repr(c) for c in chars)
+
+
+class Vocab:
+    """Maps characters to ids and back."""
+
+    def __init__(self, chars):
+        chars = tuple(chars)
+        if not chars:
+            raise CharRNNError("the vocabulary is empty")
+        if any(len(c) != 1 for c in chars):
+            raise CharRNNError("vocabulary entries must be single characters")
+        if list(chars) != sorted(set(chars)):
+            raise CharRNNError("vocabulary characters must be unique and sorted by code point")
+        self.chars = chars
+        self._code_points = _code_points("".join(chars))
+
+    @classmethod
+    def from_text(cls, text: str) -> "Vocab":
+        return cls(chr(c) for c in np.unique(_code_points(text)))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Vocab) and self.chars == other.chars
+
+    def __contains__(self, char: str) -> bool:
+        return char in self.chars
+
+    @property
+    def id_dtype(self) -> np.dtype:
+        return smallest_id_dtype(len(self))
+
+    def unknown_chars(self, text: str) -> list:
+        """Characters of `text` that are not in the vocabulary, sorted, each once."""
+        points = np.unique(_code_points(text))
+        return [chr(c) for c in points[~np.isin(points, self._code_points)]]
+
+    def encode(self, text: str) -> np.ndarray:
+        """[len(text)] ids in the smallest unsigned dtype that holds the vocabulary."""
+        unknown = self.unknown_chars(text)
+        if unknown:
+            raise CharRNNError(f"characters not in the model's vocabulary: {describe_chars(unknown)}")
+        return np.searchsorted(self._code_points, _code_points(text)).astype(self.id_dtype)
+
+    def decode(self, ids) -> str:
+        return self._code_points[np.asarray(ids)].astype("<u4").tobytes().decode("utf-32-le")
+
+    def to_json(self) -> str:
+        return json.dumps({"format": VOCAB_FORMAT, "chars": list(self.chars)}, ensure_ascii=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "vocab.json") -> "Vocab":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise CharRNNError(f"{source} is not valid JSON ({e})") from None
+        if not isinstance(data, dict) or data.get("format") != VOCAB_FORMAT or not isinstance(data.get("chars"), list):
+            raise CharRNNError(f"{source} is not a charrnn vocabulary (format {VOCAB_FORMAT})")
+        try:
+            return cls(data["chars"])
+        except (CharRNNError, TypeError, UnicodeEncodeError) as e:
+            raise CharRNNError(f"{source}: {e}") from None
+
+    def describe_difference(self, other: "Vocab") -> str:
+        """One phrase naming the characters that only one side has (self: the checkpoint's)."""
+        only_self = sorted(set(self.chars) - set(other.chars))
+        only_other = sorted(set(other.chars) - set(self.chars))
+        parts = []
+        if only_self:
+            parts.append(f"only in the checkpoint: {describe_chars(only_self)}")
+        if only_other:
+            parts.append(f"only in the data: {describe_chars(only_other)}")
+        return "; ".join(parts)
