@@ -9,7 +9,11 @@ from charrnn.errors import CharRNNError
 
 
 def _program() -> str:
-    return os.path.basename(sys.argv[0]).removesuffix(".py") if sys.argv and sys.argv[0] else "charrnn"
+    """'charrnn.train' when run as python -m charrnn.train, else the script's name."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None:
+        return spec.name
+    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "charrnn"
 
 
 def fail(message: str, code: int = 1):
