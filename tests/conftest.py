@@ -14,15 +14,6 @@ VERSE = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\n"
          "First Citizen:\nYou are all resolved rather to die than to famish?\n\n")
 
 
-@pytest.fixture
-def corpus_dir(tmp_path):
-    """A data folder with a 6,000-character input.txt."""
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    (data_dir / "input.txt").write_text(VERSE * (6000 // len(VERSE) + 1), encoding="utf-8")
-    return data_dir
-
-
 def run_module(module, *args, cwd=None, timeout=240):
     """Runs `python -m module args` and returns the CompletedProcess (text mode)."""
     env = dict(os.environ, PYTHONPATH=REPO_ROOT)
@@ -38,3 +29,23 @@ def assert_one_line_error(result, *fragments):
     assert len(lines) == 1, result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def write_corpus(data_dir, length=6000):
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "input.txt").write_text((VERSE * (length // len(VERSE) + 1))[:length], encoding="utf-8")
+    return data_dir
+
+
+TINY_FLAGS = ("--rnn_size", 16, "--num_layers", 1, "--batch_size", 4, "--seq_length", 16, "--seed", 1)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A folder where `python -m charrnn.train` ran 12 steps: data/, save/, logs/e2e/ and its stdout."""
+    root = tmp_path_factory.mktemp("trained")
+    write_corpus(root / "data")
+    result = run_module("charrnn.train", "--data_dir", "data", "--max_steps", 12, "--eval_every", 6,
+                        "--run_name", "e2e", *TINY_FLAGS, cwd=root)
+    assert result.returncode == 0, result.stderr
+    return root, result.stdout
