@@ -52,7 +52,7 @@ def import_tensorflow_quietly() -> None:
 
 
 def run(main) -> None:
-    """absl's app.run, with a CharRNNError or an OS error reported as one line on stderr."""
+    """absl's app.run, with a CharRNNError, an OS error or Ctrl-C reported as one line on stderr."""
 
     def guarded_main(argv):
         # absl logs at INFO by default, which surfaces TensorFlow's routine messages.
@@ -63,6 +63,8 @@ def run(main) -> None:
         except CharRNNError as e:
             fail(str(e))
         except OSError as e:
-            fail(f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}")
+            fail(f"{str(e.filename) + ': ' if e.filename else ''}{e.strerror or e}")
+        except KeyboardInterrupt:  # outside the training loop, which saves and exits by itself
+            fail("interrupted", code=130)
 
     app.run(guarded_main, flags_parser=_parse_flags)

@@ -3,10 +3,13 @@
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 
 import pytest
 
-from conftest import TINY_FLAGS, assert_one_line_error, run_module, write_corpus
+from conftest import REPO_ROOT, TINY_FLAGS, assert_one_line_error, run_module, write_corpus
 
 
 def test_train_prints_progress_and_writes_the_run_folder(trained_run):
@@ -101,3 +104,24 @@ def test_continuing_on_text_with_new_characters_is_refused(saved_run):
 def test_continuing_from_a_corrupt_config_is_refused(saved_run):
     (saved_run / "save" / "config.json").write_text('{"format": 1, "model": ')
     assert_one_line_error(error_run(saved_run, "--init_from", "save"), "config.json is not valid JSON")
+
+
+def test_ctrl_c_saves_and_prints_how_to_continue(tmp_path):
+    write_corpus(tmp_path / "data")
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+    process = subprocess.Popen([sys.executable, "-m", "charrnn.train", "--data_dir", "data", "--max_steps", "100000",
+                                *map(str, TINY_FLAGS)], cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        for line in process.stdout:
+            if line.startswith("5/"):
+                break
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    step = int(re.search(r"interrupted at step (\d+); saved save/ckpt-\1", stdout)[1])
+    assert step >= 5 and (tmp_path / "save" / f"ckpt-{step}.index").exists()
+    assert "continue with: python -m charrnn.train --data_dir data --save_dir save --init_from save" in stdout
