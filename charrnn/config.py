@@ -10,6 +10,7 @@ import math
 from typing import Any, Optional
 
 from charrnn.errors import CharRNNError
+from charrnn.files import parse_versioned_json
 
 CELL_TYPES = ("lstm", "gru", "rnn")
 CONFIG_FORMAT = 1
@@ -116,13 +117,7 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, text: str, source: str = "config.json") -> "RunConfig":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise CharRNNError(f"{source} is not valid JSON ({e})") from None
-        _check(isinstance(data, dict), f"{source}: expected a JSON object")
-        _check(data.get("format") == CONFIG_FORMAT,
-               f"{source}: unsupported config format {data.get('format')!r} (this charrnn reads {CONFIG_FORMAT})")
+        data = parse_versioned_json(text, source, "config", CONFIG_FORMAT)
         run_name = data.get("run_name")
         _check(isinstance(run_name, str) and run_name != "", f"{source}: run_name must be a non-empty string")
         return cls(model=_from_dict(ModelConfig, data.get("model"), f"{source} model"),

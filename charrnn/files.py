@@ -1,7 +1,11 @@
-"""Crash-safe file writes: a reader sees the old file or the new one, never half of one."""
+"""Crash-safe file writes (a reader sees the old file or the new one, never half of one) and
+reading of charrnn's versioned JSON files."""
 
+import json
 import os
 import tempfile
+
+from charrnn.errors import CharRNNError
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
@@ -27,3 +31,16 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
 
 def atomic_write_text(path: str, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def parse_versioned_json(text: str, source: str, kind: str, version: int) -> dict:
+    """The JSON object in `text`, which must carry {"format": version}; else a one-line error."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CharRNNError(f"{source} is not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise CharRNNError(f"{source}: expected a JSON object")
+    if data.get("format") != version:
+        raise CharRNNError(f"{source}: not a charrnn {kind} of format {version} (format {data.get('format')!r})")
+    return data

@@ -58,6 +58,7 @@ def _flag_values(config_class, present_only: bool) -> dict:
 
 
 def _new_run() -> RunConfig:
+    """The run the flags describe; validated now, its vocab_size filled in once the text is read."""
     train_values = _flag_values(TrainConfig, present_only=False)
     if train_values["seed"] is None:
         train_values["seed"] = secrets.randbelow(2**31)
@@ -66,9 +67,17 @@ def _new_run() -> RunConfig:
                      train=TrainConfig(**train_values), run_name=run_name)
 
 
+def _check_folder_flag(name: str) -> None:
+    path = FLAGS[name].value
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise CharRNNError(f"--{name} {path} is a file; it takes a folder")
+
+
 def main(argv):
     if len(argv) > 1:
         raise CharRNNError(f"unexpected arguments {argv[1:]}; flags are written --name value")
+    for name in ("data_dir", "save_dir", "log_dir"):
+        _check_folder_flag(name)
     if FLAGS.init_from:
         saved, vocab = read_run_files(FLAGS.init_from)
         run = resume_config(saved, _flag_values(ModelConfig, True), _flag_values(TrainConfig, True))

@@ -96,12 +96,11 @@ class Trainer:
         logits, states = self.model(inputs, tuple(states), training=False)
         return sequence_loss(logits, targets), states
 
-    def evaluate(self, batches: Optional[Batches] = None) -> float:
-        """Mean loss in nats/char over every batch of a split, the state carried across batches."""
-        batches = batches or self.val_batches
-        states = list(self.model.zero_state(batches.batch_size))
+    def evaluate(self) -> float:
+        """Mean validation loss in nats/char, the RNN state carried across batches as in training."""
+        states = self.model.zero_state(self.val_batches.batch_size)
         losses = []
-        for inputs, targets in batches:
+        for inputs, targets in self.val_batches:
             loss, states = self._eval_step(inputs, targets, list(states))
             losses.append(float(loss))
         return float(np.mean(losses))
@@ -125,8 +124,9 @@ class Trainer:
         self.summaries.hyperparameters({**dataclasses.asdict(self.run.model), **dataclasses.asdict(cfg)},
                                        self.run.run_name)
         write_run_files(self.save_dir, self.run, self.vocab)
-        progress = Progress(self.total_steps, self.step, self.out)
-        times, last_val_loss, traced = [], None, False
+        first_step = self.step
+        progress = Progress(self.total_steps, first_step, self.out)
+        times, last_val_loss = [], None
         try:
             while self.step < self.total_steps:
                 step = self.step
@@ -140,9 +140,8 @@ class Trainer:
                 loss, grad_norm = self._train_step(inputs, targets)
                 loss = float(loss)  # waits for the step, so the clock measures all of it
                 seconds = time.perf_counter() - start
-                if traced:
+                if step > first_step:  # this process's first step includes tracing
                     times.append(seconds)
-                traced = True
                 step += 1
                 if not math.isfinite(loss):
                     last_good = self.store.latest.latest_checkpoint or "none saved yet"

@@ -9,6 +9,7 @@ import json
 import numpy as np
 
 from charrnn.errors import CharRNNError
+from charrnn.files import parse_versioned_json
 
 VOCAB_FORMAT = 1
 
@@ -81,12 +82,9 @@ class Vocab:
 
     @classmethod
     def from_json(cls, text: str, source: str = "vocab.json") -> "Vocab":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise CharRNNError(f"{source} is not valid JSON ({e})") from None
-        if not isinstance(data, dict) or data.get("format") != VOCAB_FORMAT or not isinstance(data.get("chars"), list):
-            raise CharRNNError(f"{source} is not a charrnn vocabulary (format {VOCAB_FORMAT})")
+        data = parse_versioned_json(text, source, "vocabulary", VOCAB_FORMAT)
+        if not isinstance(data.get("chars"), list):
+            raise CharRNNError(f"{source}: 'chars' must be a list of characters")
         try:
             return cls(data["chars"])
         except (CharRNNError, TypeError, UnicodeEncodeError) as e:

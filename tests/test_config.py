@@ -38,7 +38,7 @@ def test_train_config_rejects_out_of_range(field, value):
 
 @pytest.mark.parametrize("text, message", [
     ("{not json", "not valid JSON"),
-    ('{"format": 99}', "unsupported config format"),
+    ('{"format": 99}', "not a charrnn config of format 1"),
     ('[1, 2]', "expected a JSON object"),
 ])
 def test_from_json_rejects_corrupt_files(text, message):

@@ -125,3 +125,11 @@ def test_ctrl_c_saves_and_prints_how_to_continue(tmp_path):
     step = int(re.search(r"interrupted at step (\d+); saved save/ckpt-\1", stdout)[1])
     assert step >= 5 and (tmp_path / "save" / f"ckpt-{step}.index").exists()
     assert "continue with: python -m charrnn.train --data_dir data --save_dir save --init_from save" in stdout
+
+
+@pytest.mark.parametrize("flag", ["--data_dir", "--save_dir", "--log_dir"])
+def test_a_file_where_a_folder_belongs_is_one_line(tmp_path, flag):
+    write_corpus(tmp_path / "data")
+    (tmp_path / "a_file").write_text("x")
+    result = run_module("charrnn.train", "--data_dir", "data", *TINY_FLAGS, flag, "a_file", cwd=tmp_path)
+    assert_one_line_error(result, f"{flag} a_file is a file")
