@@ -15,6 +15,8 @@ import os
 import tensorflow as tf
 
 from charrnn.errors import CharRNNError
+from charrnn.model import CharRNN
+from charrnn.run_folder import read_run_files
 
 BEST_DIR = "best"
 CHECKPOINT_CHOICES = ("latest", "best")
@@ -70,3 +72,13 @@ def restore(checkpoint: tf.train.Checkpoint, path: str, *, partial: bool = False
     except (tf.errors.OpError, AssertionError, ValueError) as e:
         first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise CharRNNError(f"checkpoint {path} does not fit the model in config.json: {first_line}") from None
+
+
+def load_model(save_dir: str, which: str = "latest"):
+    """(CharRNN with the weights of checkpoint `which`, its Vocab, its RunConfig), for inference."""
+    config, vocab = read_run_files(save_dir)
+    path = find_checkpoint(save_dir, which)
+    model = CharRNN(config.model)
+    model.build_variables()
+    restore(tf.train.Checkpoint(model=model), path, partial=True)
+    return model, vocab, config

@@ -59,6 +59,8 @@ def run(main) -> None:
         if not flags.FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)
         try:
+            if len(argv) > 1:
+                raise CharRNNError(f"unexpected arguments {argv[1:]}; flags are written --name value")
             return main(argv)
         except CharRNNError as e:
             fail(str(e))

@@ -6,9 +6,6 @@ import sys
 from absl import flags
 
 from charrnn import cli
-from charrnn.errors import CharRNNError
-from charrnn.run_folder import read_run_files
-from charrnn.vocab import describe_chars
 
 flags.DEFINE_string("save_dir", "save", "Run folder written by charrnn.train.")
 flags.DEFINE_integer("n", 500, "Number of characters to generate.")
@@ -24,26 +21,12 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise CharRNNError(f"unexpected arguments {argv[1:]}; flags are written --name value")
-    if FLAGS.n < 0:
-        raise CharRNNError(f"-n must not be negative, got {FLAGS.n}")
-    config, vocab = read_run_files(FLAGS.save_dir)
-    unknown = vocab.unknown_chars(FLAGS.prime)
-    if unknown:
-        raise CharRNNError(f"--prime has characters outside the model's vocabulary: {describe_chars(unknown)}")
-
+    del argv  # cli.run refuses positional arguments
     cli.import_tensorflow_quietly()
-    from charrnn import checkpoints
-    from charrnn.model import CharRNN
+    from charrnn.checkpoints import load_model
     from charrnn.sampler import Sampler, default_prime
 
-    import tensorflow as tf
-
-    model = CharRNN(config.model)
-    model.build_variables()
-    checkpoints.restore(tf.train.Checkpoint(model=model),
-                        checkpoints.find_checkpoint(FLAGS.save_dir, FLAGS.checkpoint), partial=True)
+    model, vocab, _ = load_model(FLAGS.save_dir, FLAGS.checkpoint)
     seed = FLAGS.seed if FLAGS.seed is not None else secrets.randbelow(2**31)
     text = Sampler(model, vocab).generate(FLAGS.prime or default_prime(vocab), FLAGS.n,
                                           temperature=FLAGS.temperature, mode=int(FLAGS.sample), seed=seed)

@@ -74,8 +74,7 @@ def _check_folder_flag(name: str) -> None:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise CharRNNError(f"unexpected arguments {argv[1:]}; flags are written --name value")
+    del argv  # cli.run refuses positional arguments
     for name in ("data_dir", "save_dir", "log_dir"):
         _check_folder_flag(name)
     if FLAGS.init_from:

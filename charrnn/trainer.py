@@ -35,7 +35,6 @@ SAMPLE_SUMMARY_LENGTH = 500
 class TrainResult:
     step: int
     best_val_loss: float
-    last_val_loss: Optional[float]
     median_time_per_batch: Optional[float]  # seconds, tracing steps left out
     interrupted: bool
     checkpoint: Optional[str]
@@ -105,7 +104,7 @@ class Trainer:
             losses.append(float(loss))
         return float(np.mean(losses))
 
-    def _validate(self, step: int, epoch: int, progress: Progress) -> float:
+    def _validate(self, step: int, epoch: int, progress: Progress) -> None:
         val_loss = self.evaluate()
         if val_loss < self.best_val_loss.numpy():
             self.best_val_loss.assign(val_loss)
@@ -114,7 +113,6 @@ class Trainer:
         self.summaries.scalars(step, {"val/loss": val_loss})
         sample = self.sampler.generate(default_prime(self.vocab), SAMPLE_SUMMARY_LENGTH, mode=SAMPLE, seed=step)
         self.summaries.text(step, "sample", sample)
-        return val_loss
 
     def train(self) -> TrainResult:
         """Runs until total_steps. Ctrl-C saves a checkpoint and returns with interrupted=True."""
@@ -126,7 +124,7 @@ class Trainer:
         write_run_files(self.save_dir, self.run, self.vocab)
         first_step = self.step
         progress = Progress(self.total_steps, first_step, self.out)
-        times, last_val_loss = [], None
+        times = []
         try:
             while self.step < self.total_steps:
                 step = self.step
@@ -156,7 +154,7 @@ class Trainer:
                 end_of_epoch = step % batches_per_epoch == 0
                 finished = step == self.total_steps
                 if step % cfg.eval_every == 0 or end_of_epoch or finished:
-                    last_val_loss = self._validate(step, epoch, progress)
+                    self._validate(step, epoch, progress)
                 if step % cfg.save_every == 0 or end_of_epoch or finished:
                     self.store.save(step)
             interrupted = False
@@ -167,6 +165,5 @@ class Trainer:
             self.summaries.close()
         path = self.store.save(self.step) if self.step > 0 else None
         return TrainResult(step=self.step, best_val_loss=float(self.best_val_loss.numpy()),
-                           last_val_loss=last_val_loss,
                            median_time_per_batch=statistics.median(times) if times else None,
                            interrupted=interrupted, checkpoint=path)

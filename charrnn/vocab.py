@@ -89,14 +89,3 @@ class Vocab:
             return cls(data["chars"])
         except (CharRNNError, TypeError, UnicodeEncodeError) as e:
             raise CharRNNError(f"{source}: {e}") from None
-
-    def describe_difference(self, other: "Vocab") -> str:
-        """One phrase naming the characters that only one side has (self: the checkpoint's)."""
-        only_self = sorted(set(self.chars) - set(other.chars))
-        only_other = sorted(set(other.chars) - set(self.chars))
-        parts = []
-        if only_self:
-            parts.append(f"only in the checkpoint: {describe_chars(only_self)}")
-        if only_other:
-            parts.append(f"only in the data: {describe_chars(only_other)}")
-        return "; ".join(parts)

@@ -19,19 +19,12 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    del argv
+    del argv  # cli.run refuses positional arguments
     cli.import_tensorflow_quietly()
-    import tensorflow as tf
-
-    from charrnn import checkpoints
-    from charrnn.model import CharRNN
-    from charrnn.run_folder import read_run_files
+    from charrnn.checkpoints import load_model
     from charrnn.sampler import Sampler, default_prime
 
-    config, vocab = read_run_files(FLAGS.save_dir)
-    model = CharRNN(config.model)
-    model.build_variables()
-    checkpoints.restore(tf.train.Checkpoint(model=model), checkpoints.find_checkpoint(FLAGS.save_dir), partial=True)
+    model, vocab, config = load_model(FLAGS.save_dir)
     sampler = Sampler(model, vocab)
     seconds = []
     for seed in range(FLAGS.repeats + 1):

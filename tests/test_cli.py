@@ -27,3 +27,11 @@ def test_library_errors_become_one_line(tmp_path):
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
     assert result.returncode == 1 and result.stderr == "tool.py: error: bad thing\n"
+
+
+def test_positional_arguments_are_refused(tmp_path):
+    script = tmp_path / "tool.py"
+    script.write_text("from charrnn import cli\ncli.run(lambda argv: None)\n")
+    result = subprocess.run([sys.executable, str(script), "stray"], capture_output=True, text=True)
+    assert result.returncode == 1 and result.stderr == "tool.py: error: unexpected arguments ['stray']; " \
+                                                       "flags are written --name value\n"

@@ -43,8 +43,3 @@ def test_json_round_trip():
 def test_from_json_rejects_bad_files(text):
     with pytest.raises(CharRNNError):
         Vocab.from_json(text)
-
-
-def test_describe_difference_names_both_sides():
-    saved, data = Vocab.from_text("abc"), Vocab.from_text("abd")
-    assert saved.describe_difference(data) == "only in the checkpoint: 'c'; only in the data: 'd'"
