@@ -10,7 +10,7 @@ Random draws are stateless, keyed by (seed, position), so a seed reproduces a sa
 import tensorflow as tf
 
 from charrnn.errors import CharRNNError
-from charrnn.vocab import Vocab, describe_chars
+from charrnn.vocab import Vocab
 
 ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE = 0, 1, 2
 SAMPLE_MODES = (ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE)
@@ -73,16 +73,13 @@ class Sampler:
         """The `length` characters that follow `prime` (not including the prime itself)."""
         if not prime:
             raise CharRNNError("the prime text must not be empty")
-        unknown = self.vocab.unknown_chars(prime)
-        if unknown:
-            raise CharRNNError(f"--prime has characters outside the model's vocabulary: {describe_chars(unknown)}")
         if mode not in SAMPLE_MODES:
             raise CharRNNError(f"--sample must be one of {SAMPLE_MODES}, got {mode!r}")
         if mode != ARGMAX and not temperature > 0:
             raise CharRNNError(f"--temperature must be > 0 when sampling, got {temperature!r}")
         if length < 0:
             raise CharRNNError(f"-n must not be negative, got {length}")
-        prime_ids = self.vocab.encode(prime)
+        prime_ids = self.vocab.encode(prime)  # names any characters outside the vocabulary
         logits, states = self._prime(tf.constant(prime_ids, tf.int32))
         previous = tf.constant(prime_ids[-1:], tf.int32)
         settings = (tf.constant(temperature if mode != ARGMAX else 1.0, tf.float32),

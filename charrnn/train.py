@@ -14,7 +14,7 @@ from charrnn.data import make_batches, read_text
 from charrnn.datasets import ensure_corpus
 from charrnn.errors import CharRNNError
 from charrnn.run_folder import read_run_files
-from charrnn.vocab import Vocab, describe_chars
+from charrnn.vocab import Vocab
 
 _MODEL = ModelConfig(vocab_size=1)
 _TRAIN = TrainConfig()
@@ -89,9 +89,7 @@ def main(argv):
     if vocab is None:
         vocab = Vocab.from_text(text)
         run = dataclasses.replace(run, model=dataclasses.replace(run.model, vocab_size=len(vocab)))
-    elif vocab.unknown_chars(text):
-        raise CharRNNError(f"the text has characters the checkpoint's vocabulary lacks: "
-                           f"{describe_chars(vocab.unknown_chars(text))}; train into a new --save_dir instead")
+    # On a continued run, characters the saved vocabulary lacks stop here, named, in one line.
     train_batches, val_batches = make_batches(vocab.encode(text), run.train.batch_size, run.train.seq_length,
                                               run.train.val_frac)
 

@@ -62,17 +62,24 @@ class Vocab:
     def id_dtype(self) -> np.dtype:
         return smallest_id_dtype(len(self))
 
+    def _lookup(self, text: str):
+        """One binary search over the text: (ids [len(text)], unknown characters sorted, each once)."""
+        points = _code_points(text)
+        ids = np.searchsorted(self._code_points, points)
+        known = self._code_points[np.minimum(ids, len(self) - 1)] == points
+        unknown = [] if known.all() else [chr(c) for c in np.unique(points[~known])]
+        return ids, unknown
+
     def unknown_chars(self, text: str) -> list:
         """Characters of `text` that are not in the vocabulary, sorted, each once."""
-        points = np.unique(_code_points(text))
-        return [chr(c) for c in points[~np.isin(points, self._code_points)]]
+        return self._lookup(text)[1]
 
     def encode(self, text: str) -> np.ndarray:
         """[len(text)] ids in the smallest unsigned dtype that holds the vocabulary."""
-        unknown = self.unknown_chars(text)
+        ids, unknown = self._lookup(text)
         if unknown:
             raise CharRNNError(f"characters not in the model's vocabulary: {describe_chars(unknown)}")
-        return np.searchsorted(self._code_points, _code_points(text)).astype(self.id_dtype)
+        return ids.astype(self.id_dtype)
 
     def decode(self, ids) -> str:
         return self._code_points[np.asarray(ids)].astype("<u4").tobytes().decode("utf-32-le")
