@@ -73,6 +73,7 @@ class TrainConfig:
     batch_size: int = 50
     seq_length: int = 50
     val_frac: float = 0.05
+    test_frac: float = 0.0
     learning_rate: float = 2e-3
     decay_rate: float = 0.97
     grad_clip: float = 5.0
@@ -86,7 +87,7 @@ class TrainConfig:
 
     # Changing these between a run and its continuation would change what a step or the
     # carried RNN state means, so a resumed run must keep them.
-    DATA_SHAPING = ("batch_size", "seq_length", "val_frac")
+    DATA_SHAPING = ("batch_size", "seq_length", "val_frac", "test_frac")
 
     def __post_init__(self):
         for name in ("batch_size", "seq_length", "num_epochs", "print_every", "eval_every",
@@ -97,9 +98,22 @@ class TrainConfig:
         _check(isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**31,
                f"--seed must be an integer in [0, 2^31), got {self.seed!r}")
         _number_in(self, "val_frac", 0.0, 1.0, low_open=True, high_open=True)
+        _number_in(self, "test_frac", 0.0, 1.0, low_open=False, high_open=True)
+        _check(self.val_frac + self.test_frac < 1, f"--val_frac {self.val_frac} and --test_frac {self.test_frac} "
+               f"leave nothing to train on; their sum must be below 1")
         _number_in(self, "learning_rate", 0.0, math.inf, low_open=True, high_open=True)
         _number_in(self, "decay_rate", 0.0, 1.0, low_open=True, high_open=False)
         _number_in(self, "grad_clip", 0.0, math.inf, low_open=True, high_open=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the training text came from, as given on the command line, and the hash of its content."""
+
+    data_dir: Optional[str] = None
+    input_file: Optional[str] = None
+    encoding: str = "utf-8"
+    sha256: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,10 +123,12 @@ class RunConfig:
     model: ModelConfig
     train: TrainConfig
     run_name: str
+    data: DataConfig = DataConfig()
 
     def to_json(self) -> str:
         data = {"format": CONFIG_FORMAT, "model": dataclasses.asdict(self.model),
-                "train": dataclasses.asdict(self.train), "run_name": self.run_name}
+                "train": dataclasses.asdict(self.train), "run_name": self.run_name,
+                "data": dataclasses.asdict(self.data)}
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -122,7 +138,7 @@ class RunConfig:
         _check(isinstance(run_name, str) and run_name != "", f"{source}: run_name must be a non-empty string")
         return cls(model=_from_dict(ModelConfig, data.get("model"), f"{source} model"),
                    train=_from_dict(TrainConfig, data.get("train"), f"{source} train"),
-                   run_name=run_name)
+                   run_name=run_name, data=_from_dict(DataConfig, data.get("data", {}), f"{source} data"))
 
 
 def resume_config(saved: RunConfig, model_overrides: dict, train_overrides: dict) -> RunConfig:

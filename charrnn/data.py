@@ -1,46 +1,39 @@
-"""Reading a corpus and cutting it into char-rnn batches.
+"""Splitting the ids into train / validation / test and cutting them into batches.
 
-Batching follows char-rnn: the ids are cut into `batch_size` contiguous streams, one per row,
-and batch i is the i-th window of `seq_length` characters of every stream. So row r of batch
-i + 1 continues row r of batch i, and the RNN state can be carried from one batch to the next
-(truncated backpropagation through time).
+Training batches follow char-rnn: the training ids are cut into `batch_size` contiguous streams,
+one per row, and batch i is the i-th window of `seq_length` characters of every stream. So row r
+of batch i + 1 continues row r of batch i, and the RNN state can be carried from one batch to the
+next (truncated backpropagation through time).
+
+Every batch is a view sliced out of the ids (a memory map of the cache, typically) and cast to
+int32 only for its own [batch_size, seq_length] window, so the corpus is never copied.
 """
 
-import os
+import dataclasses
 
 import numpy as np
 
 from charrnn.errors import CharRNNError
 
 
-def read_text(path: str) -> str:
-    """The UTF-8 text of `path`, or a CharRNNError saying in one line what is wrong with it."""
-    if not os.path.exists(path):
-        raise CharRNNError(f"{path} does not exist")
-    if os.path.isdir(path):
-        raise CharRNNError(f"{path} is a folder, not a text file")
-    with open(path, "rb") as f:
-        raw = f.read()
-    nul = raw.find(b"\x00")
-    if nul >= 0:
-        raise CharRNNError(f"{path} looks like binary data, not text (NUL byte at byte offset {nul})")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise CharRNNError(f"{path} is not valid UTF-8 (invalid byte at byte offset {e.start})") from None
-    if not text.strip():
-        raise CharRNNError(f"{path} is empty" if not text else f"{path} holds only whitespace")
-    return text
+@dataclasses.dataclass(frozen=True)
+class Splits:
+    """Consecutive parts of the ids: train first, then validation, then test at the very end."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
 
 
-def split_train_val(ids: np.ndarray, val_frac: float):
-    """The first (1 - val_frac) of the ids for training, the rest for validation."""
+def split_ids(ids: np.ndarray, val_frac: float, test_frac: float = 0.0) -> Splits:
+    num_test = int(len(ids) * test_frac)
     num_val = int(len(ids) * val_frac)
-    return ids[: len(ids) - num_val], ids[len(ids) - num_val:]
+    val_start = len(ids) - num_test - num_val
+    return Splits(ids[:val_start], ids[val_start: len(ids) - num_test], ids[len(ids) - num_test:])
 
 
 class Batches:
-    """char-rnn batches of one split: batch i is (inputs, targets), each [batch_size, seq_length]."""
+    """char-rnn batches of one split: batch i is (inputs, targets), each int32 [batch_size, seq_length]."""
 
     def __init__(self, ids: np.ndarray, batch_size: int, seq_length: int):
         self.batch_size = batch_size
@@ -49,9 +42,9 @@ class Batches:
         if self.num_batches < 1:
             raise ValueError("fewer ids than one batch needs")
         used = self.num_batches * batch_size * seq_length
-        # [batch_size, num_batches * seq_length]: one contiguous stream per row.
-        self._inputs = ids[:used].astype(np.int32).reshape(batch_size, -1)
-        self._targets = ids[1: used + 1].astype(np.int32).reshape(batch_size, -1)
+        # Views, not copies: [batch_size, num_batches * seq_length], one contiguous stream per row.
+        self._inputs = ids[:used].reshape(batch_size, -1)
+        self._targets = ids[1: used + 1].reshape(batch_size, -1)
 
     def __len__(self) -> int:
         return self.num_batches
@@ -60,17 +53,50 @@ class Batches:
         if not 0 <= i < self.num_batches:
             raise IndexError(i)
         window = slice(i * self.seq_length, (i + 1) * self.seq_length)
-        return self._inputs[:, window], self._targets[:, window]
+        return self._inputs[:, window].astype(np.int32), self._targets[:, window].astype(np.int32)
 
 
-def make_batches(ids: np.ndarray, batch_size: int, seq_length: int, val_frac: float):
-    """(train, val) Batches, or a CharRNNError naming the flags to lower when the text is too short."""
-    train_ids, val_ids = split_train_val(ids, val_frac)
+class EvalWindows:
+    """Every character of `ids` after the first as a prediction target, exactly once.
+
+    The n - 1 (input, target) pairs are cut into `batch_size` contiguous streams of
+    ceil((n - 1) / batch_size) pairs each and walked `seq_length` at a time, so the RNN state can be
+    carried across windows as in training. Window i is (inputs, targets, mask), each
+    [batch_size, seq_length]; mask is 1.0 for real pairs and 0.0 for the padding after a stream's end.
+    """
+
+    def __init__(self, ids: np.ndarray, batch_size: int, seq_length: int):
+        self.ids = ids
+        self.batch_size = batch_size
+        self.seq_length = seq_length
+        self.num_pairs = max(len(ids) - 1, 0)
+        self.stream_length = -(-self.num_pairs // batch_size)
+        self.num_windows = -(-self.stream_length // seq_length)
+
+    def __len__(self) -> int:
+        return self.num_windows
+
+    def __getitem__(self, i: int):
+        if not 0 <= i < self.num_windows:
+            raise IndexError(i)
+        in_stream = i * self.seq_length + np.arange(self.seq_length)  # [seq_length]
+        pair = np.arange(self.batch_size)[:, None] * self.stream_length + in_stream  # [batch, seq_length]
+        real = (in_stream < self.stream_length) & (pair < self.num_pairs)
+        pair = np.where(real, pair, 0)
+        return (self.ids[pair].astype(np.int32), self.ids[pair + 1].astype(np.int32), real.astype(np.float32))
+
+
+def make_splits(ids: np.ndarray, batch_size: int, seq_length: int, val_frac: float, test_frac: float = 0.0):
+    """(train Batches, Splits), or a CharRNNError naming the flags to change when the text is too short."""
+    splits = split_ids(ids, val_frac, test_frac)
     needed = batch_size * seq_length + 1
-    for name, split in (("training", train_ids), ("validation", val_ids)):
-        if len(split) < needed:
-            raise CharRNNError(
-                f"the text is too short: its {name} split has {len(split)} characters of the "
-                f"{needed} one batch needs (batch_size x seq_length + 1); lower --batch_size or "
-                f"--seq_length" + (", or raise --val_frac" if name == "validation" else ""))
-    return Batches(train_ids, batch_size, seq_length), Batches(val_ids, batch_size, seq_length)
+    if len(splits.train) < needed:
+        raise CharRNNError(
+            f"the text is too short: its training split has {len(splits.train)} characters of the {needed} "
+            f"one batch needs (batch_size x seq_length + 1); lower --batch_size or --seq_length")
+    for name, flag, split, frac in (("validation", "val_frac", splits.val, val_frac),
+                                    ("test", "test_frac", splits.test, test_frac)):
+        if frac > 0 and len(split) < 2:
+            raise CharRNNError(f"the text is too short for a {name} split: --{flag} {frac:g} of "
+                               f"{len(ids)} characters leaves {len(split)}; raise --{flag}")
+    return Batches(splits.train, batch_size, seq_length), splits

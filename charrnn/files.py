@@ -7,12 +7,17 @@ import tempfile
 
 from charrnn.errors import CharRNNError
 
+# Read once at import (setting it is the only way to read it); new files get 0o666 & ~umask.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Writes `data` to a temp file beside `path`, fsyncs it, then renames it over `path`."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
     try:
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes it owner-only; give it a normal file's mode
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -22,9 +27,13 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         if os.path.exists(tmp_path):
             os.unlink(tmp_path)
         raise
+    fsync_folder(directory)  # make the rename itself durable
+
+
+def fsync_folder(directory: str) -> None:
     dir_fd = os.open(directory, os.O_RDONLY)
     try:
-        os.fsync(dir_fd)  # make the rename itself durable
+        os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
 

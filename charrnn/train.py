@@ -9,18 +9,19 @@ import sys
 from absl import flags
 
 from charrnn import cli
-from charrnn.config import CELL_TYPES, ModelConfig, RunConfig, TrainConfig, resume_config
-from charrnn.data import make_batches, read_text
-from charrnn.datasets import ensure_corpus
+from charrnn.config import CELL_TYPES, DataConfig, ModelConfig, RunConfig, TrainConfig, resume_config
+from charrnn.corpus import find_source, ids_for_vocab, load_corpus
+from charrnn.data import make_splits
 from charrnn.errors import CharRNNError
 from charrnn.run_folder import read_run_files
-from charrnn.vocab import Vocab
 
 _MODEL = ModelConfig(vocab_size=1)
 _TRAIN = TrainConfig()
 
-flags.DEFINE_string("data_dir", "data/shakespeare", "Folder holding input.txt (UTF-8). data/shakespeare is "
-                    "fetched on first use.")
+flags.DEFINE_string("data_dir", "data/shakespeare", "Folder holding input.txt, or else *.txt files (joined in "
+                    "sorted name order). data/shakespeare is fetched on first use.")
+flags.DEFINE_string("input_file", None, "Train on this one text file instead of --data_dir.")
+flags.DEFINE_string("encoding", "utf-8", "Encoding of the text files, e.g. utf-16, latin-1, cp1251, shift_jis.")
 flags.DEFINE_string("save_dir", "save", "Folder for config.json, vocab.json and checkpoints.")
 # absl.logging owns --log_dir (for its own log files, which charrnn never writes), so the flag
 # is reused for TensorBoard rather than defined twice.
@@ -36,7 +37,10 @@ flags.DEFINE_integer("num_layers", _MODEL.num_layers, "Number of recurrent layer
 flags.DEFINE_float("dropout", _MODEL.dropout, "Dropout rate after each recurrent layer, in [0, 1).")
 flags.DEFINE_integer("batch_size", _TRAIN.batch_size, "Parallel streams of text per batch.")
 flags.DEFINE_integer("seq_length", _TRAIN.seq_length, "Characters per stream per batch (BPTT length).")
-flags.DEFINE_float("val_frac", _TRAIN.val_frac, "Fraction of the text (its end) held out for validation.")
+flags.DEFINE_float("val_frac", _TRAIN.val_frac, "Fraction of the text held out for validation (before the "
+                   "test split, at the end).")
+flags.DEFINE_float("test_frac", _TRAIN.test_frac, "Fraction of the text (its very end) held out for "
+                   "python -m charrnn.evaluate --split test.")
 flags.DEFINE_float("learning_rate", _TRAIN.learning_rate, "Adam learning rate.")
 flags.DEFINE_float("decay_rate", _TRAIN.decay_rate, "Learning-rate decay factor applied once per epoch.")
 flags.DEFINE_float("grad_clip", _TRAIN.grad_clip, "Clip gradients to this global norm.")
@@ -67,6 +71,19 @@ def _new_run() -> RunConfig:
                      train=TrainConfig(**train_values), run_name=run_name)
 
 
+def _data_config(saved: DataConfig) -> DataConfig:
+    """The text the flags name; a continued run given no data flags keeps the text it was trained on."""
+    given = [name for name in ("data_dir", "input_file") if FLAGS[name].present]
+    if len(given) == 2:
+        raise CharRNNError("give --data_dir or --input_file, not both")
+    if not given and (saved.data_dir or saved.input_file):
+        encoding = FLAGS.encoding if FLAGS["encoding"].present else saved.encoding
+        return DataConfig(data_dir=saved.data_dir, input_file=saved.input_file, encoding=encoding)
+    if FLAGS.input_file:
+        return DataConfig(input_file=FLAGS.input_file, encoding=FLAGS.encoding)
+    return DataConfig(data_dir=FLAGS.data_dir, encoding=FLAGS.encoding)
+
+
 def _check_folder_flag(name: str) -> None:
     path = FLAGS[name].value
     if os.path.exists(path) and not os.path.isdir(path):
@@ -85,13 +102,18 @@ def main(argv):
     else:
         run, vocab = _new_run(), None
 
-    text = read_text(ensure_corpus(FLAGS.data_dir))
+    data = _data_config(run.data)
+    corpus = load_corpus(find_source(data.data_dir, data.input_file, data.encoding))
+    if corpus.cache_problem:
+        print(f"warning: {corpus.cache_problem}", file=sys.stderr)
     if vocab is None:
-        vocab = Vocab.from_text(text)
+        vocab, ids = corpus.vocab, corpus.ids
         run = dataclasses.replace(run, model=dataclasses.replace(run.model, vocab_size=len(vocab)))
-    # On a continued run, characters the saved vocabulary lacks stop here, named, in one line.
-    train_batches, val_batches = make_batches(vocab.encode(text), run.train.batch_size, run.train.seq_length,
-                                              run.train.val_frac)
+    else:  # characters the saved vocabulary lacks stop here, named, in one line
+        ids = ids_for_vocab(corpus, vocab)
+    run = dataclasses.replace(run, data=dataclasses.replace(data, sha256=corpus.sha256))
+    train_batches, splits = make_splits(ids, run.train.batch_size, run.train.seq_length, run.train.val_frac,
+                                        run.train.test_frac)
 
     cli.import_tensorflow_quietly()
     from charrnn import checkpoints
@@ -101,10 +123,11 @@ def main(argv):
     if checkpoints.has_checkpoint(FLAGS.save_dir) and not continuing_here:
         raise CharRNNError(f"{FLAGS.save_dir} already holds a run; continue it with --init_from "
                            f"{FLAGS.save_dir}, or choose another --save_dir")
-    trainer = Trainer(run, vocab, train_batches, val_batches, FLAGS.save_dir, FLAGS.log_dir)
+    trainer = Trainer(run, vocab, train_batches, splits.val, FLAGS.save_dir, FLAGS.log_dir)
     if FLAGS.init_from:
         trainer.restore(checkpoints.find_checkpoint(FLAGS.init_from, "latest"))
-    print(f"{run.run_name}: {len(vocab)} characters, {len(train_batches)} batches per epoch, "
+    print(f"{run.run_name}: {len(ids):,} characters of text ({'cached' if corpus.from_cache else 'encoded'}), "
+          f"{len(vocab)} distinct, {len(train_batches)} batches per epoch, "
           f"training steps {trainer.step} to {trainer.total_steps}; TensorBoard logs in "
           f"{os.path.join(FLAGS.log_dir, run.run_name)}", flush=True)
     result = trainer.train()
@@ -113,7 +136,7 @@ def main(argv):
         print(f"median time/batch = {result.median_time_per_batch:.4f} s, best val_loss = {result.best_val_loss:.4f}")
     if result.interrupted:
         print(f"interrupted at step {result.step}; saved {result.checkpoint}\ncontinue with: python -m "
-              f"charrnn.train --data_dir {FLAGS.data_dir} --save_dir {FLAGS.save_dir} --init_from {FLAGS.save_dir}")
+              f"charrnn.train --save_dir {FLAGS.save_dir} --init_from {FLAGS.save_dir}")
         sys.exit(130)
     print(f"saved {result.checkpoint}\nsample with: python -m charrnn.sample --save_dir {FLAGS.save_dir}")
 

@@ -21,6 +21,8 @@ from charrnn import checkpoints
 from charrnn.config import RunConfig
 from charrnn.data import Batches
 from charrnn.errors import CharRNNError
+from charrnn.evaluation import Evaluator
+from charrnn.input_pipeline import epoch_batches
 from charrnn.model import CharRNN, sequence_loss
 from charrnn.progress import Progress, step_line, val_line
 from charrnn.run_folder import write_run_files
@@ -41,11 +43,11 @@ class TrainResult:
 
 
 class Trainer:
-    """Trains `run.model` on `train` batches, validating on `val`; writes to save_dir and log_dir."""
+    """Trains `run.model` on `train` batches, validating on the ids `val` [n]; writes to save_dir and log_dir."""
 
-    def __init__(self, run: RunConfig, vocab: Vocab, train: Batches, val: Batches, save_dir: str,
+    def __init__(self, run: RunConfig, vocab: Vocab, train: Batches, val: np.ndarray, save_dir: str,
                  log_dir: str, out=None):
-        self.run, self.vocab, self.train_batches, self.val_batches = run, vocab, train, val
+        self.run, self.vocab, self.train_batches, self.val_ids = run, vocab, train, val
         self.save_dir, self.out = save_dir, out
         self.total_steps = run.train.num_epochs * len(train)
         if run.train.max_steps is not None:
@@ -65,11 +67,10 @@ class Trainer:
         self.store = checkpoints.CheckpointStore(save_dir, self.checkpoint, keep=run.train.keep_checkpoints)
         self.summaries = Summaries(os.path.join(log_dir, run.run_name))
         self.sampler = Sampler(self.model, vocab)
+        self.evaluator = Evaluator(self.model, train.batch_size, train.seq_length)
 
         batch_spec = tf.TensorSpec([train.batch_size, train.seq_length], tf.int32)
         self._train_step = tf.function(self._train_step_fn, input_signature=[batch_spec, batch_spec])
-        state_specs = [tf.TensorSpec(s.shape, s.dtype) for s in self.rnn_state]
-        self._eval_step = tf.function(self._eval_step_fn, input_signature=[batch_spec, batch_spec, state_specs])
 
     @property
     def step(self) -> int:
@@ -91,18 +92,9 @@ class Trainer:
             variable.assign(state)
         return loss, grad_norm
 
-    def _eval_step_fn(self, inputs, targets, states):
-        logits, states = self.model(inputs, tuple(states), training=False)
-        return sequence_loss(logits, targets), states
-
     def evaluate(self) -> float:
-        """Mean validation loss in nats/char, the RNN state carried across batches as in training."""
-        states = self.model.zero_state(self.val_batches.batch_size)
-        losses = []
-        for inputs, targets in self.val_batches:
-            loss, states = self._eval_step(inputs, targets, list(states))
-            losses.append(float(loss))
-        return float(np.mean(losses))
+        """Mean validation loss in nats/char over every character of the validation split."""
+        return self.evaluator.score(self.val_ids).nats_per_char
 
     def _validate(self, step: int, epoch: int, progress: Progress) -> None:
         val_loss = self.evaluate()
@@ -125,6 +117,7 @@ class Trainer:
         first_step = self.step
         progress = Progress(self.total_steps, first_step, self.out)
         times = []
+        batches = None
         try:
             while self.step < self.total_steps:
                 step = self.step
@@ -132,8 +125,10 @@ class Trainer:
                 if position == 0:
                     for variable in self.rnn_state:  # each epoch starts from a zero state
                         variable.assign(tf.zeros_like(variable))
+                if position == 0 or batches is None:
+                    batches = iter(epoch_batches(self.train_batches, position))
                 learning_rate = float(self.learning_rate(step))
-                inputs, targets = self.train_batches[position]
+                inputs, targets = next(batches)
                 start = time.perf_counter()
                 loss, grad_norm = self._train_step(inputs, targets)
                 loss = float(loss)  # waits for the step, so the clock measures all of it

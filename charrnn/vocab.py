@@ -14,7 +14,7 @@ from charrnn.files import parse_versioned_json
 VOCAB_FORMAT = 1
 
 
-def _code_points(text: str) -> np.ndarray:
+def code_points(text: str) -> np.ndarray:
     """[len(text)] uint32 code points, decoded without a per-character Python loop."""
     return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
 
@@ -43,11 +43,17 @@ class Vocab:
         if list(chars) != sorted(set(chars)):
             raise CharRNNError("vocabulary characters must be unique and sorted by code point")
         self.chars = chars
-        self._code_points = _code_points("".join(chars))
+        self._code_points = code_points("".join(chars))
+        # id of every code point up to the largest in the vocabulary, -1 for the ones outside it;
+        # the last entry stands for everything larger (np.take clips to it).
+        # A narrow table makes the look-up of a long text touch less memory.
+        table_dtype = np.int16 if len(chars) < 2**15 else np.int32
+        self._ids_by_code_point = np.full(int(self._code_points[-1]) + 2, -1, table_dtype)
+        self._ids_by_code_point[self._code_points] = np.arange(len(chars))
 
     @classmethod
     def from_text(cls, text: str) -> "Vocab":
-        return cls(chr(c) for c in np.unique(_code_points(text)))
+        return cls(chr(c) for c in np.unique(code_points(text)))
 
     def __len__(self) -> int:
         return len(self.chars)
@@ -62,24 +68,30 @@ class Vocab:
     def id_dtype(self) -> np.dtype:
         return smallest_id_dtype(len(self))
 
-    def _lookup(self, text: str):
-        """One binary search over the text: (ids [len(text)], unknown characters sorted, each once)."""
-        points = _code_points(text)
-        ids = np.searchsorted(self._code_points, points)
-        known = self._code_points[np.minimum(ids, len(self) - 1)] == points
-        unknown = [] if known.all() else [chr(c) for c in np.unique(points[~known])]
-        return ids, unknown
+    def lookup(self, points: np.ndarray):
+        """One table look-up: (ids [n] int16 or int32, -1 where unknown; the unknown characters sorted, each once).
+
+        `points` is any unsigned integer array of code points [n] (uint8 for ASCII text).
+        """
+        ids = np.take(self._ids_by_code_point, points, mode="clip")
+        if not (ids < 0).any():
+            return ids, []
+        return ids, [chr(c) for c in np.unique(points[ids < 0])]
 
     def unknown_chars(self, text: str) -> list:
         """Characters of `text` that are not in the vocabulary, sorted, each once."""
-        return self._lookup(text)[1]
+        return self.lookup(code_points(text))[1]
 
-    def encode(self, text: str) -> np.ndarray:
-        """[len(text)] ids in the smallest unsigned dtype that holds the vocabulary."""
-        ids, unknown = self._lookup(text)
+    def encode_code_points(self, points: np.ndarray) -> np.ndarray:
+        """[n] ids in the smallest unsigned dtype that holds the vocabulary, from [n] code points."""
+        ids, unknown = self.lookup(points)
         if unknown:
             raise CharRNNError(f"characters not in the model's vocabulary: {describe_chars(unknown)}")
         return ids.astype(self.id_dtype)
+
+    def encode(self, text: str) -> np.ndarray:
+        """[len(text)] ids in the smallest unsigned dtype that holds the vocabulary."""
+        return self.encode_code_points(code_points(text))
 
     def decode(self, ids) -> str:
         return self._code_points[np.asarray(ids)].astype("<u4").tobytes().decode("utf-32-le")

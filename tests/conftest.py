@@ -45,7 +45,7 @@ def trained_run(tmp_path_factory):
     """A folder where `python -m charrnn.train` ran 12 steps: data/, save/, logs/e2e/ and its stdout."""
     root = tmp_path_factory.mktemp("trained")
     write_corpus(root / "data")
-    result = run_module("charrnn.train", "--data_dir", "data", "--max_steps", 12, "--eval_every", 6,
+    result = run_module("charrnn.train", "--data_dir", "data", "--max_steps", 12, "--eval_every", 6, "--test_frac", 0.05,
                         "--run_name", "e2e", *TINY_FLAGS, cwd=root)
     assert result.returncode == 0, result.stderr
     return root, result.stdout

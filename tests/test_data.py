@@ -1,41 +1,15 @@
 import numpy as np
 import pytest
 
-from charrnn.data import Batches, make_batches, read_text, split_train_val
+from charrnn.data import Batches, EvalWindows, make_splits, split_ids
 from charrnn.errors import CharRNNError
 
 
-def write(tmp_path, data: bytes):
-    path = tmp_path / "input.txt"
-    path.write_bytes(data)
-    return str(path)
-
-
-def test_read_text_decodes_utf8(tmp_path):
-    assert read_text(write(tmp_path, "héllo\n".encode())) == "héllo\n"
-
-
-@pytest.mark.parametrize("data, message", [
-    (b"", "is empty"),
-    (b"  \n\t \n", "only whitespace"),
-    (b"good text \xff\xfe more", "byte offset 10"),
-    (b"abc\x00\x01\x02", "binary data"),
-])
-def test_read_text_rejects_bad_files(tmp_path, data, message):
-    with pytest.raises(CharRNNError, match=message):
-        read_text(write(tmp_path, data))
-
-
-def test_read_text_rejects_missing_file_and_folder(tmp_path):
-    with pytest.raises(CharRNNError, match="does not exist"):
-        read_text(str(tmp_path / "missing.txt"))
-    with pytest.raises(CharRNNError, match="is a folder"):
-        read_text(str(tmp_path))
-
-
-def test_split_takes_validation_from_the_end():
-    train, val = split_train_val(np.arange(100), 0.1)
-    assert train.tolist() == list(range(90)) and val.tolist() == list(range(90, 100))
+def test_splits_are_train_then_validation_then_test():
+    splits = split_ids(np.arange(100), 0.1, 0.05)
+    assert splits.train.tolist() == list(range(85))
+    assert splits.val.tolist() == list(range(85, 95)) and splits.test.tolist() == list(range(95, 100))
+    assert len(split_ids(np.arange(100), 0.1).test) == 0
 
 
 def test_batches_are_contiguous_streams_with_shifted_targets():
@@ -54,10 +28,43 @@ def test_batches_are_contiguous_streams_with_shifted_targets():
         batches[len(batches)]
 
 
-def test_make_batches_names_the_flags_when_text_is_too_short():
+def test_memory_mapped_batches_equal_in_memory_batches(tmp_path):
+    ids = np.random.default_rng(0).integers(0, 200, 5003).astype(np.uint8)
+    np.save(tmp_path / "ids.npy", ids)
+    mapped = np.load(tmp_path / "ids.npy", mmap_mode="r")
+    from_map, from_memory = Batches(mapped, 7, 11), Batches(ids, 7, 11)
+    assert isinstance(from_map._inputs, np.memmap)  # a view of the map, not a copy
+    assert len(from_map) == len(from_memory)
+    for i in range(len(from_map)):
+        for a, b in zip(from_map[i], from_memory[i]):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("length, batch_size, seq_length", [(2, 4, 3), (101, 4, 5), (100, 3, 7), (57, 1, 8)])
+def test_eval_windows_cover_every_pair_once(length, batch_size, seq_length):
+    ids = np.arange(length, dtype=np.uint16)
+    windows = EvalWindows(ids, batch_size, seq_length)
+    seen = []
+    for inputs, targets, mask in windows:
+        assert inputs.shape == targets.shape == mask.shape == (batch_size, seq_length)
+        real = mask == 1
+        np.testing.assert_array_equal(targets[real], inputs[real] + 1)
+        seen.extend(inputs[real].tolist())
+    assert sorted(seen) == list(range(length - 1))
+
+
+def test_eval_windows_continue_each_stream():
+    windows = EvalWindows(np.arange(1001), batch_size=4, seq_length=10)
+    first, second = windows[0][0], windows[1][0]
+    np.testing.assert_array_equal(second[:, 0], first[:, -1] + 1)
+
+
+def test_make_splits_names_the_flags_when_text_is_too_short():
     with pytest.raises(CharRNNError, match="lower --batch_size or --seq_length"):
-        make_batches(np.zeros(1000, np.uint8), batch_size=50, seq_length=50, val_frac=0.05)
+        make_splits(np.zeros(1000, np.uint8), batch_size=50, seq_length=50, val_frac=0.05)
     with pytest.raises(CharRNNError, match="validation split.*raise --val_frac"):
-        make_batches(np.zeros(1000, np.uint8), batch_size=2, seq_length=10, val_frac=0.01)
-    train, val = make_batches(np.zeros(1000, np.uint8), batch_size=2, seq_length=10, val_frac=0.1)
-    assert len(train) == (900 - 1) // 20 and len(val) == (100 - 1) // 20
+        make_splits(np.zeros(1000, np.uint8), batch_size=2, seq_length=10, val_frac=0.001)
+    with pytest.raises(CharRNNError, match="test split.*raise --test_frac"):
+        make_splits(np.zeros(1000, np.uint8), batch_size=2, seq_length=10, val_frac=0.1, test_frac=0.001)
+    train, splits = make_splits(np.zeros(1000, np.uint8), batch_size=2, seq_length=10, val_frac=0.1)
+    assert len(train) == (900 - 1) // 20 and len(splits.val) == 100

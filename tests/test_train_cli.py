@@ -1,5 +1,6 @@
 """End to end: python -m charrnn.train in a subprocess, as a user runs it."""
 
+import json
 import os
 import re
 import shutil
@@ -55,6 +56,10 @@ def error_run(tmp_path, *flags, text=None, data=None):
     (("--batch_size", 0), "abc " * 500, "--batch_size"),
     (("--val_frac", 1.5), "abc " * 500, "--val_frac must be in (0, 1)"),
     (("--val_frac", 0), "abc " * 500, "--val_frac"),
+    (("--val_frac", 0.5, "--test_frac", 0.5), "abc " * 500, "their sum must be below 1"),
+    (("--test_frac", -0.1), "abc " * 500, "--test_frac"),
+    (("--encoding", "nope"), "abc " * 500, "--encoding nope"),
+    (("--input_file", "data/input.txt"), "abc " * 500, "not both"),
     (("--dropout", 1.0), "abc " * 500, "--dropout"),
     (("--learning_rate", -1), "abc " * 500, "--learning_rate"),
     (("--model", "lstmx"), "abc " * 500, "--model"),
@@ -66,12 +71,12 @@ def test_bad_input_is_one_line(tmp_path, flags, text, message):
 
 def test_missing_input_txt_in_an_existing_folder(tmp_path):
     (tmp_path / "data").mkdir()
-    assert_one_line_error(error_run(tmp_path), "input.txt does not exist")
+    assert_one_line_error(error_run(tmp_path), "holds neither input.txt nor any *.txt file")
 
 
 def test_invalid_utf8_names_the_byte_offset(tmp_path):
     assert_one_line_error(error_run(tmp_path, data=b"hello world\n" * 10 + b"\xc3\x28 tail"),
-                          "not valid UTF-8", "byte offset 120")
+                          "data/input.txt is not valid utf-8", "byte offset 120")
 
 
 def test_binary_data_is_refused(tmp_path):
@@ -124,7 +129,7 @@ def test_ctrl_c_saves_and_prints_how_to_continue(tmp_path):
     assert "Traceback" not in stderr
     step = int(re.search(r"interrupted at step (\d+); saved save/ckpt-\1", stdout)[1])
     assert step >= 5 and (tmp_path / "save" / f"ckpt-{step}.index").exists()
-    assert "continue with: python -m charrnn.train --data_dir data --save_dir save --init_from save" in stdout
+    assert "continue with: python -m charrnn.train --save_dir save --init_from save" in stdout
 
 
 @pytest.mark.parametrize("flag", ["--data_dir", "--save_dir", "--log_dir"])
@@ -133,3 +138,29 @@ def test_a_file_where_a_folder_belongs_is_one_line(tmp_path, flag):
     (tmp_path / "a_file").write_text("x")
     result = run_module("charrnn.train", "--data_dir", "data", *TINY_FLAGS, flag, "a_file", cwd=tmp_path)
     assert_one_line_error(result, f"{flag} a_file is a file")
+
+
+def test_a_folder_of_text_files_in_another_encoding(tmp_path):
+    books = tmp_path / "books"
+    books.mkdir()
+    for name, line in (("1.txt", "Жили-были дед да баба.\n"), ("2.txt", "Была у них курочка Ряба.\n")):
+        (books / name).write_bytes((line * 60).encode("cp1251"))
+    result = run_module("charrnn.train", "--data_dir", "books", "--encoding", "cp1251", "--max_steps", 2,
+                        *TINY_FLAGS, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "(encoded)" in result.stdout
+    vocab = json.loads((tmp_path / "save" / "vocab.json").read_text())["chars"]
+    assert "Ж" in vocab and "Р" in vocab
+    assert (books / ".charrnn_cache" / "all-txt" / "ids.npy").exists()
+
+
+def test_input_file_is_cached_and_continuing_keeps_the_text(tmp_path):
+    write_corpus(tmp_path / "corpus")
+    os.rename(tmp_path / "corpus" / "input.txt", tmp_path / "corpus" / "verse.txt")
+    result = run_module("charrnn.train", "--input_file", "corpus/verse.txt", "--max_steps", 2, *TINY_FLAGS,
+                        cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "(encoded)" in result.stdout
+    result = run_module("charrnn.train", "--init_from", "save", "--max_steps", 3, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "(cached)" in result.stdout and "training steps 2 to 3" in result.stdout

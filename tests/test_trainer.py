@@ -9,7 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from charrnn import checkpoints
 from charrnn.config import ModelConfig, RunConfig, TrainConfig
-from charrnn.data import Batches, make_batches
+from charrnn.data import make_splits
 from charrnn.errors import CharRNNError
 from charrnn.run_folder import read_run_files
 from charrnn.trainer import Trainer
@@ -30,10 +30,10 @@ def tiny_run(**train):
 
 
 def make_trainer(tmp_path, run):
-    train, val = make_batches(VOCAB.encode(TEXT), run.train.batch_size, run.train.seq_length, run.train.val_frac)
+    train, splits = make_splits(VOCAB.encode(TEXT), run.train.batch_size, run.train.seq_length,
+                                run.train.val_frac)
     out = io.StringIO()
-    trainer = Trainer(run, VOCAB, train, val, str(tmp_path / "save"), str(tmp_path / "logs"),
-                      out=out)
+    trainer = Trainer(run, VOCAB, train, splits.val, str(tmp_path / "save"), str(tmp_path / "logs"), out=out)
     return trainer, out
 
 
@@ -91,43 +91,34 @@ def test_continued_run_matches_an_uninterrupted_one(tmp_path):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4)
 
 
-class InterruptedBatches(Batches):
-    """Batches whose `at`-th batch raises KeyboardInterrupt, as Ctrl-C would during training."""
+def before_step(trainer, at: int, action):
+    """Runs `action()` just before the training step that starts at step `at`."""
+    train_step = trainer._train_step
 
-    def __init__(self, batches: Batches, at: int):
-        self.__dict__.update(batches.__dict__)
-        self.at = at
+    def step_with_action(inputs, targets):
+        if trainer.step == at:
+            action()
+        return train_step(inputs, targets)
 
-    def __getitem__(self, i):
-        if i == self.at:
-            raise KeyboardInterrupt
-        return super().__getitem__(i)
+    trainer._train_step = step_with_action
 
 
 def test_ctrl_c_saves_the_current_step(tmp_path):
     trainer, _ = make_trainer(tmp_path, tiny_run(max_steps=30))
-    trainer.train_batches = InterruptedBatches(trainer.train_batches, at=7)
+
+    def press_ctrl_c():
+        raise KeyboardInterrupt
+
+    before_step(trainer, 7, press_ctrl_c)
     result = trainer.train()
     assert result.interrupted and result.step == 7
     assert result.checkpoint.endswith("ckpt-7") and os.path.exists(result.checkpoint + ".index")
 
 
-class PoisonedBatches(Batches):
-    """Batches that turn the model's weights to NaN just before batch `at`, as a divergence would."""
-
-    def __init__(self, batches: Batches, at: int, model):
-        self.__dict__.update(batches.__dict__)
-        self.at, self.model = at, model
-
-    def __getitem__(self, i):
-        if i == self.at:
-            self.model.dense.bias.assign(tf.fill(self.model.dense.bias.shape, float("nan")))
-        return super().__getitem__(i)
-
-
 def test_a_diverging_run_stops_without_saving_the_bad_step(tmp_path):
     trainer, _ = make_trainer(tmp_path, tiny_run(save_every=1, max_steps=20))
-    trainer.train_batches = PoisonedBatches(trainer.train_batches, at=5, model=trainer.model)
+    bias = trainer.model.dense.bias
+    before_step(trainer, 5, lambda: bias.assign(tf.fill(bias.shape, float("nan"))))
     with pytest.raises(CharRNNError, match="loss became nan at step 6.*ckpt-5"):
         trainer.train()
     assert checkpoints.find_checkpoint(str(tmp_path / "save")).endswith("ckpt-5")

@@ -1,0 +1,73 @@
+"""Score a trained model on text: python -m charrnn.evaluate --save_dir save [--split test | --text_file PATH]
+
+Prints the mean loss over every character in nats/char, bits/char and perplexity.
+"""
+
+import dataclasses
+import sys
+
+from absl import flags
+
+from charrnn import cli
+from charrnn.corpus import encode_file, find_source, ids_for_vocab, load_corpus
+from charrnn.data import split_ids
+from charrnn.errors import CharRNNError
+from charrnn.run_folder import read_run_files
+
+flags.DEFINE_string("save_dir", "save", "Run folder written by charrnn.train.")
+flags.DEFINE_string("checkpoint", "latest", "latest, best (lowest validation loss) or a checkpoint prefix.")
+flags.DEFINE_enum("split", "val", ["val", "test"], "Held-out part of the run's training text to score "
+                  "(the same characters training held out).")
+flags.DEFINE_string("text_file", None, "Score this text file instead of a split of the training text.")
+flags.DEFINE_bool("skip_unknown", False, "Leave out characters of --text_file that the model's vocabulary "
+                  "lacks (an error otherwise).")
+flags.DEFINE_string("data_dir", None, "Training text folder, if it has moved since training (default: as "
+                    "recorded in config.json).")
+flags.DEFINE_string("input_file", None, "Training text file, if it has moved since training.")
+flags.DEFINE_string("encoding", None, "Encoding of the text (default: the one training used).")
+flags.DEFINE_integer("batch_size", None, "Streams scored in parallel (default: the run's batch_size).",
+                     lower_bound=1)
+FLAGS = flags.FLAGS
+
+
+def _split_ids(run, vocab):
+    """(ids of the asked split, a description of it) from the run's training text."""
+    data = run.data
+    if FLAGS.data_dir or FLAGS.input_file:
+        data = dataclasses.replace(data, data_dir=FLAGS.data_dir, input_file=FLAGS.input_file)
+    if not (data.data_dir or data.input_file):
+        raise CharRNNError(f"{FLAGS.save_dir}/config.json does not say what text the run trained on; "
+                           f"give --data_dir or --input_file")
+    corpus = load_corpus(find_source(data.data_dir, data.input_file, FLAGS.encoding or data.encoding))
+    if data.sha256 and corpus.sha256 != data.sha256:
+        print("warning: the training text has changed since this run was trained, so its held-out split "
+              "is not the one training held out", file=sys.stderr)
+    splits = split_ids(ids_for_vocab(corpus, vocab), run.train.val_frac, run.train.test_frac)
+    ids = getattr(splits, FLAGS.split)
+    if len(ids) < 2:
+        raise CharRNNError(f"the run has no {FLAGS.split} split (it trained with --{FLAGS.split}_frac "
+                           f"{getattr(run.train, FLAGS.split + '_frac')})")
+    return ids, f"{FLAGS.split} split of {data.input_file or data.data_dir}"
+
+
+def main(argv):
+    del argv  # cli.run refuses positional arguments
+    run, vocab = read_run_files(FLAGS.save_dir)
+    if FLAGS.text_file:
+        ids, skipped = encode_file(FLAGS.text_file, FLAGS.encoding or run.data.encoding, vocab, FLAGS.skip_unknown)
+        what = FLAGS.text_file + (f" ({skipped:,} unknown characters left out)" if skipped else "")
+    else:
+        ids, what = _split_ids(run, vocab)
+
+    cli.import_tensorflow_quietly()
+    from charrnn.checkpoints import load_model
+    from charrnn.evaluation import Evaluator
+
+    model, _, _ = load_model(FLAGS.save_dir, FLAGS.checkpoint)
+    score = Evaluator(model, FLAGS.batch_size or run.train.batch_size, run.train.seq_length).score(ids, progress=True)
+    print(f"{what}: {score.nats_per_char:.4f} nats/char, {score.bits_per_char:.4f} bits/char, "
+          f"perplexity {score.perplexity:.3f} ({score.num_predicted:,} characters scored)")
+
+
+if __name__ == "__main__":
+    cli.run(main)

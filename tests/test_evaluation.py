@@ -1,0 +1,40 @@
+import math
+
+import numpy as np
+import pytest
+
+from charrnn.config import ModelConfig
+from charrnn.evaluation import Evaluator
+from charrnn.model import CharRNN
+
+VOCAB_SIZE = 5
+
+
+def constant_model(log_probs):
+    """A model whose next-character distribution ignores the input: zero output kernel, bias = log_probs."""
+    model = CharRNN(ModelConfig(vocab_size=VOCAB_SIZE, rnn_size=8, num_layers=1))
+    model.build_variables()
+    model.dense.kernel.assign(np.zeros(model.dense.kernel.shape, np.float32))
+    model.dense.bias.assign(log_probs.astype(np.float32))
+    return model
+
+
+def test_score_of_a_known_model_matches_the_closed_form():
+    probs = np.array([0.4, 0.3, 0.15, 0.1, 0.05])
+    ids = np.random.default_rng(1).integers(0, VOCAB_SIZE, 997).astype(np.uint8)
+    expected = -np.mean(np.log(probs)[ids[1:]])  # every character but the first, predicted once
+    score = Evaluator(constant_model(np.log(probs)), batch_size=4, seq_length=9).score(ids)
+    assert score.num_predicted == 996
+    assert score.nats_per_char == pytest.approx(expected, rel=1e-5)
+    assert score.bits_per_char == pytest.approx(expected / math.log(2), rel=1e-5)
+    assert score.perplexity == pytest.approx(math.exp(expected), rel=1e-5)
+
+
+def test_one_stream_equals_the_model_run_over_the_whole_text():
+    model = CharRNN(ModelConfig(vocab_size=VOCAB_SIZE, rnn_size=8, num_layers=2))
+    model.build_variables()
+    ids = np.random.default_rng(2).integers(0, VOCAB_SIZE, 61).astype(np.uint8)
+    logits, _ = model(ids[None, :-1].astype(np.int32), model.zero_state(1))
+    log_probs = logits[0].numpy() - np.log(np.exp(logits[0].numpy()).sum(-1, keepdims=True))
+    expected = -np.mean(log_probs[np.arange(60), ids[1:]])
+    assert Evaluator(model, batch_size=1, seq_length=7).score(ids).nats_per_char == pytest.approx(expected, rel=1e-5)
