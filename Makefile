@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 # Extra flags for train/sample, e.g. make train ARGS="--num_epochs 2"
 ARGS ?=
 
-.PHONY: install train sample tensorboard test clean
+.PHONY: install train sample tensorboard test bench clean
 
 install: $(INSTALLED)
 
@@ -26,8 +26,13 @@ sample: install
 tensorboard: install
 	$(VENV)/bin/tensorboard --logdir logs
 
+# -n auto: one pytest worker per core (pytest-xdist)
 test: install
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n auto $(ARGS)
+
+# Training speed table (python -m charrnn.bench --help), e.g. make bench ARGS="--quick --precision bfloat16"
+bench: install
+	$(PY) -m charrnn.bench $(ARGS)
 
 # Removes the environment and caches; trained runs (save/, logs/) are yours and stay.
 clean:

@@ -2,6 +2,7 @@
 
 import os
 import sys
+from typing import Optional
 
 from absl import app, flags, logging
 
@@ -14,6 +15,11 @@ def _program() -> str:
     if spec is not None:
         return spec.name
     return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "charrnn"
+
+
+def warn(message: str) -> None:
+    """One line on stderr that does not stop the program."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def fail(message: str, code: int = 1):
@@ -49,6 +55,27 @@ def import_tensorflow_quietly() -> None:
         os.dup2(saved_stderr, 2)
         os.close(saved_stderr)
         os.close(devnull)
+
+
+def configure_threads(intra_op: Optional[int], inter_op: Optional[int]) -> tuple:
+    """Sets TensorFlow's thread pools before it runs anything; returns (intra_op, inter_op) in use.
+
+    None picks for speed on a machine without a GPU: two inter-op threads, so two stacked layers
+    run at once, each using half the cores for its matmuls. (On 2 cores this measured faster
+    than TensorFlow's default of both pools at 2.) With a GPU, TensorFlow's defaults stay.
+    """
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        cores = os.cpu_count() or 1
+        intra_op = intra_op if intra_op is not None else max(1, cores // 2)
+        inter_op = inter_op if inter_op is not None else 2
+    if intra_op is not None:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+    if inter_op is not None:
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+    return (tf.config.threading.get_intra_op_parallelism_threads(),
+            tf.config.threading.get_inter_op_parallelism_threads())
 
 
 def run(main) -> None:

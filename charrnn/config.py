@@ -13,6 +13,10 @@ from charrnn.errors import CharRNNError
 from charrnn.files import parse_versioned_json
 
 CELL_TYPES = ("lstm", "gru", "rnn")
+PRECISIONS = ("float32", "bfloat16", "float16")
+RECURRENCE_CHOICES = ("auto", "keras", "cpu")  # code paths of the recurrent layers: see model.CharRNN
+ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE = 0, 1, 2  # sampling modes: see sampler.py
+SAMPLE_MODES = (ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE)
 CONFIG_FORMAT = 1
 
 
@@ -84,6 +88,7 @@ class TrainConfig:
     eval_every: int = 1000
     save_every: int = 1000
     keep_checkpoints: int = 5
+    precision: str = "float32"
 
     # Changing these between a run and its continuation would change what a step or the
     # carried RNN state means, so a resumed run must keep them.
@@ -104,6 +109,8 @@ class TrainConfig:
         _number_in(self, "learning_rate", 0.0, math.inf, low_open=True, high_open=True)
         _number_in(self, "decay_rate", 0.0, 1.0, low_open=True, high_open=False)
         _number_in(self, "grad_clip", 0.0, math.inf, low_open=True, high_open=True)
+        _check(self.precision in PRECISIONS,
+               f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,6 +157,11 @@ def resume_config(saved: RunConfig, model_overrides: dict, train_overrides: dict
     """
     fixed = {("model", k): v for k, v in model_overrides.items() if k != "dropout"}
     fixed.update({("train", k): v for k, v in train_overrides.items() if k in TrainConfig.DATA_SHAPING})
+    precision = train_overrides.get("precision", saved.train.precision)
+    # float16 training keeps a loss scale in the checkpoint that the other precisions lack.
+    _check(precision == saved.train.precision or "float16" not in (precision, saved.train.precision),
+           f"--precision {precision} cannot continue a run trained with --precision {saved.train.precision}; "
+           f"only float32 and bfloat16 may be switched")
     for (section, name), value in fixed.items():
         saved_value = getattr(getattr(saved, section), name)
         _check(value == saved_value,
@@ -160,3 +172,25 @@ def resume_config(saved: RunConfig, model_overrides: dict, train_overrides: dict
         model=dataclasses.replace(saved.model, **{k: v for k, v in model_overrides.items() if k == "dropout"}),
         train=dataclasses.replace(saved.train, **{k: v for k, v in train_overrides.items()
                                                   if k not in TrainConfig.DATA_SHAPING}))
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingConfig:
+    """How the sampler chooses the next character; field names are charrnn.sample's flags."""
+
+    temperature: float = 1.0
+    top_k: int = 0  # 0: no limit
+    top_p: float = 1.0
+    sample: int = SAMPLE
+    seed: int = 0
+
+    def __post_init__(self):
+        _check(self.sample in SAMPLE_MODES,
+               f"--sample must be one of {', '.join(map(str, SAMPLE_MODES))}, got {self.sample!r}")
+        _check(self.sample == ARGMAX or (isinstance(self.temperature, (int, float)) and 0 < self.temperature < math.inf),
+               f"--temperature must be > 0 when sampling (--sample 0 takes the argmax), got {self.temperature!r}")
+        _check(isinstance(self.top_k, int) and not isinstance(self.top_k, bool) and self.top_k >= 0,
+               f"--top_k must be >= 1 (or 0 for no limit), got {self.top_k!r}")
+        _number_in(self, "top_p", 0.0, 1.0, low_open=True, high_open=False)
+        _check(isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**31,
+               f"--seed must be an integer in [0, 2^31), got {self.seed!r}")

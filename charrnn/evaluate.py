@@ -63,7 +63,7 @@ def main(argv):
     from charrnn.checkpoints import load_model
     from charrnn.evaluation import Evaluator
 
-    model, _, _ = load_model(FLAGS.save_dir, FLAGS.checkpoint)
+    model, _, _ = load_model(FLAGS.save_dir, FLAGS.checkpoint, on_skip=cli.warn)
     score = Evaluator(model, FLAGS.batch_size or run.train.batch_size, run.train.seq_length).score(ids, progress=True)
     print(f"{what}: {score.nats_per_char:.4f} nats/char, {score.bits_per_char:.4f} bits/char, "
           f"perplexity {score.perplexity:.3f} ({score.num_predicted:,} characters scored)")

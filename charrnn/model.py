@@ -6,12 +6,19 @@ batches and the sampler can step one character at a time.
 
 The Keras LSTM and GRU layers are configured so that on a GPU they run cuDNN's fused kernels:
 default activations, a bias, no recurrent dropout, no unrolling, GRU `reset_after=True`.
+Without a GPU, sequences of static length run through charrnn.recurrent instead, which
+computes the same maths on the same variables faster on a CPU.
+
+Under a mixed precision (`dtype_policy` "mixed_bfloat16" or "mixed_float16") variables stay
+float32, the layers compute in the lower precision, and the logits, the loss and the RNN
+state passed in and out are float32.
 """
 
 import keras
 import tensorflow as tf
 
-from charrnn.config import ModelConfig
+from charrnn import recurrent
+from charrnn.config import RECURRENCE_CHOICES, ModelConfig
 
 _LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}
 
@@ -20,22 +27,42 @@ def states_per_layer(cell_type: str) -> int:
     return 2 if cell_type == "lstm" else 1
 
 
-class CharRNN(keras.Model):
-    """Character language model. Dropout (when set) follows every recurrent layer."""
+def gpu_available() -> bool:
+    return bool(tf.config.list_physical_devices("GPU"))
 
-    def __init__(self, config: ModelConfig, **kwargs):
+
+class CharRNN(keras.Model):
+    """Character language model. Dropout (when set) follows every recurrent layer.
+
+    recurrence: "keras" runs the Keras layers (cuDNN on a GPU), "cpu" runs charrnn.recurrent
+    for LSTM and GRU sequences of static length, "auto" picks "cpu" when there is no GPU and it
+    is the faster one.
+    """
+
+    def __init__(self, config: ModelConfig, recurrence: str = "auto", dtype_policy: str = "float32", **kwargs):
         super().__init__(**kwargs)
+        if recurrence not in RECURRENCE_CHOICES:
+            raise ValueError(f"recurrence must be one of {RECURRENCE_CHOICES}, got {recurrence!r}")
         self.config = config
+        # Measured on 2 CPU cores (python -m charrnn.bench --recurrence keras|cpu): in bfloat16
+        # charrnn.recurrent is faster for LSTM and GRU; in float32 only for stacked LSTM layers
+        # (the wavefront), while one LSTM layer or GRU layers are faster in Keras.
+        faster_here = dtype_policy != "float32" or (config.model == "lstm" and config.num_layers >= 2)
+        self.cpu_recurrence = config.model in ("lstm", "gru") and (
+            recurrence == "cpu" or (recurrence == "auto" and faster_here and not gpu_available()))
         # char-rnn's choice: the embedding is as wide as the recurrent layers.
-        self.embedding = keras.layers.Embedding(config.vocab_size, config.rnn_size, name="embedding")
+        self.embedding = keras.layers.Embedding(config.vocab_size, config.rnn_size, name="embedding",
+                                                dtype=dtype_policy)
         layer_kwargs = {"reset_after": True} if config.model == "gru" else {}
         # One attribute per layer: TensorFlow checkpoints follow attributes, not Keras-tracked lists.
         for i in range(config.num_layers):
             setattr(self, f"rnn_{i}", _LAYERS[config.model](
                 config.rnn_size, return_sequences=True, return_state=True, name=f"{config.model}_{i}",
-                **layer_kwargs))
-            setattr(self, f"dropout_{i}", keras.layers.Dropout(config.dropout, name=f"dropout_{i}"))
-        self.dense = keras.layers.Dense(config.vocab_size, name="logits")
+                dtype=dtype_policy, **layer_kwargs))
+            setattr(self, f"dropout_{i}", keras.layers.Dropout(config.dropout, name=f"dropout_{i}",
+                                                               dtype=dtype_policy))
+        # float32 logits: the softmax and the loss stay accurate under a mixed precision.
+        self.dense = keras.layers.Dense(config.vocab_size, name="logits", dtype="float32")
 
     @property
     def rnn_layers(self) -> list:
@@ -54,27 +81,73 @@ class CharRNN(keras.Model):
         n = states_per_layer(self.config.model)
         return list(states[i * n: (i + 1) * n])
 
+    def _run_layer(self, layer, x, states, training):
+        """x [batch, time, features] -> (outputs [batch, time, units], new states of the layer)."""
+        states = [tf.cast(s, x.dtype) for s in states]
+        if not (self.cpu_recurrence and layer.built and x.shape[1] is not None):
+            x, *states = layer(x, initial_state=states, training=training)
+            return x, states
+        kernel, recurrent_kernel, bias = self._weights(layer, x.dtype)
+        if self.config.model == "lstm":
+            x, h, c = recurrent.lstm_sequence(x, *states, kernel, recurrent_kernel, bias)
+            return x, [h, c]
+        x, h = recurrent.gru_sequence(x, *states, kernel, recurrent_kernel, bias)
+        return x, [h]
+
+    def _weights(self, layer, dtype):
+        cell = layer.cell
+        return [tf.cast(v, dtype) for v in (cell.kernel, cell.recurrent_kernel, cell.bias)]
+
     def call(self, ids, states, training=False):
-        """ids [batch, time] int -> (logits [batch, time, vocab] float32, new states)."""
+        """ids [batch, time] int -> (logits [batch, time, vocab] float32, new states, float32)."""
         x = self.embedding(ids)
+        if (self.cpu_recurrence and self.config.model == "lstm" and x.shape[1] is not None
+                and all(layer.built for layer in self.rnn_layers) and not (training and self.config.dropout)):
+            # Without dropout between the layers they can run as one stack, overlapping in time.
+            x, new_states = recurrent.lstm_stack(x, [tf.cast(s, x.dtype) for s in states],
+                                                 [self._weights(layer, x.dtype) for layer in self.rnn_layers])
+            return self.dense(x), tuple(tf.cast(s, tf.float32) for s in new_states)
         new_states = []
         for i, (layer, dropout) in enumerate(zip(self.rnn_layers, self.dropouts)):
-            x, *layer_states = layer(x, initial_state=self._layer_states(states, i), training=training)
-            new_states.extend(layer_states)
+            x, layer_states = self._run_layer(layer, x, self._layer_states(states, i), training)
+            new_states.extend(tf.cast(s, tf.float32) for s in layer_states)
             x = dropout(x, training=training)
         return self.dense(x), tuple(new_states)
 
-    def step(self, ids, states):
-        """One character per row, inference only: ids [batch] -> (logits [batch, vocab], states).
-
-        Runs the layers' cells directly: the same weights and maths as `call` on a sequence of
-        length one, without the per-call sequence loop, which matters inside a sampling loop.
-        """
-        x = self.embedding(ids)
-        new_states = []
+    def step_weights(self) -> list:
+        """What `step` reads, computed once per sampling loop rather than per character: for each
+        layer (input weights, recurrent kernel, bias), where layer 0's input weights are its input
+        projection of every character, a [vocab, gates * units] table, so a step looks it up
+        instead of multiplying."""
+        weights = []
         for i, layer in enumerate(self.rnn_layers):
-            x, layer_states = layer.cell(x, self._layer_states(states, i), training=False)
-            new_states.extend(layer_states if isinstance(layer_states, (list, tuple)) else [layer_states])
+            kernel, recurrent_kernel, bias = self._weights(layer, tf.float32)
+            if i == 0:
+                input_bias = bias[0] if self.config.model == "gru" else bias
+                kernel = tf.matmul(tf.cast(self.embedding.embeddings, tf.float32), kernel) + input_bias
+            weights.append((kernel, recurrent_kernel, bias))
+        return weights
+
+    def step(self, ids, states, weights=None):
+        """One character per row, inference only, in float32: ids [batch] -> (logits [batch, vocab], states).
+
+        The same results as `call` on a sequence of length one, without a sequence loop or Keras'
+        per-call overhead, which matters inside a sampling loop. `weights` is step_weights().
+        """
+        weights = weights if weights is not None else self.step_weights()
+        x, new_states = None, []
+        for i, (kernel, recurrent_kernel, bias) in enumerate(weights):
+            layer_states = [tf.cast(s, tf.float32) for s in self._layer_states(states, i)]
+            input_bias = bias[0] if self.config.model == "gru" else bias
+            input_part = tf.gather(kernel, ids) if i == 0 else tf.matmul(x, kernel) + input_bias
+            if self.config.model == "lstm":
+                layer_states = list(recurrent.lstm_step(input_part, *layer_states, recurrent_kernel))
+            elif self.config.model == "gru":
+                layer_states = [recurrent.gru_step(input_part, *layer_states, recurrent_kernel, bias[1])]
+            else:  # SimpleRNN: tanh(x W + h U + b)
+                layer_states = [tf.tanh(input_part + tf.matmul(layer_states[0], recurrent_kernel))]
+            x = layer_states[0]
+            new_states.extend(layer_states)
         return self.dense(x), tuple(new_states)
 
     def build_variables(self) -> None:

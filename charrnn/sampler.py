@@ -1,30 +1,70 @@
-"""Text generation as one compiled TensorFlow loop (no per-character Python calls).
+"""Text generation as compiled TensorFlow loops: one XLA program generates a chunk of characters
+for a whole batch of samples, carrying the RNN state to the next chunk.
 
 Sampling modes, as in char-rnn-tensorflow:
     0  argmax: always the most likely character
-    1  sample every character from softmax(logits / temperature)
+    1  sample every character from softmax(logits / temperature), limited to the top_k most
+       likely characters and to the smallest set holding top_p of the probability (nucleus)
     2  sample only after a space, argmax elsewhere (word starts vary, words stay well formed)
-Random draws are stateless, keyed by (seed, position), so a seed reproduces a sample exactly.
+
+Draws use the Gumbel-max trick on noise that is a hash of (seed, position, character), so a
+seed reproduces a sample exactly on any machine, and sample i of a batch drawn with seed s is
+the sample drawn alone with seed s + i.
 """
 
+import math
+
+import numpy as np
 import tensorflow as tf
 
+from charrnn.config import ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE, SamplingConfig
 from charrnn.errors import CharRNNError
 from charrnn.vocab import Vocab
 
-ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE = 0, 1, 2
-SAMPLE_MODES = (ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE)
+__all__ = ["ARGMAX", "SAMPLE", "SAMPLE_AFTER_SPACE", "SamplingConfig", "Sampler", "default_prime", "pick_next"]
+
+def _mix(x):
+    """MurmurHash3's 32-bit finalizer: every input bit changes about half the output bits."""
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16)) * tf.constant(0x85EBCA6B, tf.uint32)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 13)) * tf.constant(0xC2B2AE35, tf.uint32)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
 
 
-def pick_next(logits, previous, position, temperature, mode, seed, space_id):
-    """Next ids [batch] int32 from logits [batch, vocab] given the previous ids [batch].
+def uniform_noise(seeds, position, vocab_size: int):
+    """[batch, vocab_size] float32 in (0, 1), a function of (seeds [batch] int32, position, column) only."""
+    row = _mix(tf.cast(seeds, tf.uint32) * tf.constant(0x9E3779B9, tf.uint32) + tf.cast(position, tf.uint32))
+    bits = _mix(_mix(row[:, tf.newaxis]) + tf.cast(tf.range(vocab_size), tf.uint32) * tf.constant(0x632BE5AB, tf.uint32))
+    return (tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) + 0.5) / float(1 << 24)
 
-    temperature, mode, seed, space_id and position are scalars; space_id is -1 when the
-    vocabulary has no space.
+
+def filter_logits(logits, top_k, top_p):
+    """logits [batch, vocab] with every character outside the top_k and the top_p nucleus at -inf.
+
+    top_k (0: all) and top_p are scalar tensors; ties at the threshold are all kept.
+    """
+    vocab_size = logits.shape[-1]
+    ordered = tf.sort(logits, axis=-1, direction="DESCENDING")
+    k = tf.where(top_k > 0, tf.minimum(top_k, vocab_size), vocab_size)
+    kth_largest = tf.gather(ordered, k - 1, axis=1)[:, tf.newaxis]
+    probabilities = tf.nn.softmax(ordered)
+    before = tf.cumsum(probabilities, axis=-1) - probabilities  # mass of the more likely characters
+    in_nucleus = before < top_p
+    smallest_in_nucleus = tf.reduce_min(tf.where(in_nucleus, ordered, math.inf), axis=-1, keepdims=True)
+    threshold = tf.maximum(kth_largest, smallest_in_nucleus)
+    return tf.where(logits < threshold, tf.constant(-math.inf, logits.dtype), logits)
+
+
+def pick_next(logits, previous, position, temperature, top_k, top_p, mode, seeds, space_id):
+    """Next ids [batch] int32 from logits [batch, vocab] and the previous ids [batch].
+
+    Scalars: position, temperature, top_k, top_p, mode, space_id (-1 without a space); seeds [batch].
     """
     greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    drawn = tf.random.stateless_categorical(
-        logits / temperature, 1, seed=tf.stack([seed, position]), dtype=tf.int32)[:, 0]
+    scaled = logits / temperature
+    scaled = tf.cond(tf.logical_or(top_k > 0, top_p < 1), lambda: filter_logits(scaled, top_k, top_p),
+                     lambda: scaled)
+    gumbel = -tf.math.log(-tf.math.log(uniform_noise(seeds, position, logits.shape[-1])))
+    drawn = tf.argmax(scaled + gumbel, axis=-1, output_type=tf.int32)
     use_draw = tf.logical_or(tf.equal(mode, SAMPLE),
                              tf.logical_and(tf.equal(mode, SAMPLE_AFTER_SPACE), tf.equal(previous, space_id)))
     return tf.where(use_draw, drawn, greedy)
@@ -41,9 +81,8 @@ def default_prime(vocab: Vocab) -> str:
 class Sampler:
     """Generates text from a CharRNN model with its vocabulary.
 
-    Generation runs in XLA-compiled chunks of `chunk_size` characters that carry the RNN state
-    from one to the next: one compilation serves every length, and memory stays constant
-    however long the sample.
+    Generation runs in XLA-compiled chunks of `chunk_size` characters: one compilation per batch
+    size serves every length, and memory stays constant however long the samples.
     """
 
     def __init__(self, model, vocab: Vocab, chunk_size: int = 256):
@@ -59,34 +98,50 @@ class Sampler:
         logits, states = self.model(prime_ids[tf.newaxis, :], self.model.zero_state(1))
         return logits[:, -1, :], states
 
-    def _generate_chunk(self, logits, states, previous, start, temperature, mode, seed):
-        """Generates chunk_size ids [chunk_size] int32; also returns what the next chunk starts from."""
+    def _generate_chunk(self, logits, states, previous, start, temperature, top_k, top_p, mode, seeds):
+        """Generates ids [chunk_size, batch] int32; also returns what the next chunk starts from."""
+        weights = self.model.step_weights()
         generated = tf.TensorArray(tf.int32, size=self.chunk_size)
         for offset in tf.range(self.chunk_size):
-            previous = pick_next(logits, previous, start + offset, temperature, mode, seed, self._space_id)
-            generated = generated.write(offset, previous[0])
-            logits, states = self.model.step(previous, states)
+            previous = pick_next(logits, previous, start + offset, temperature, top_k, top_p, mode, seeds,
+                                 self._space_id)
+            generated = generated.write(offset, previous)
+            logits, states = self.model.step(previous, states, weights)
         return generated.stack(), logits, states, previous
 
-    def generate(self, prime: str, length: int, *, temperature: float = 1.0, mode: int = SAMPLE,
-                 seed: int = 0) -> str:
-        """The `length` characters that follow `prime` (not including the prime itself)."""
+    def prime(self, prime: str, num_samples: int = 1):
+        """(logits [num_samples, vocab], states) after reading `prime`, one copy per sample."""
         if not prime:
             raise CharRNNError("the prime text must not be empty")
-        if mode not in SAMPLE_MODES:
-            raise CharRNNError(f"--sample must be one of {SAMPLE_MODES}, got {mode!r}")
-        if mode != ARGMAX and not temperature > 0:
-            raise CharRNNError(f"--temperature must be > 0 when sampling, got {temperature!r}")
-        if length < 0:
-            raise CharRNNError(f"-n must not be negative, got {length}")
         prime_ids = self.vocab.encode(prime)  # names any characters outside the vocabulary
         logits, states = self._prime(tf.constant(prime_ids, tf.int32))
-        previous = tf.constant(prime_ids[-1:], tf.int32)
-        settings = (tf.constant(temperature if mode != ARGMAX else 1.0, tf.float32),
-                    tf.constant(mode, tf.int32), tf.constant(seed, tf.int32))
-        pieces = []
+        tile = lambda t: tf.tile(t, [num_samples, 1])  # noqa: E731
+        return tile(logits), tuple(tile(s) for s in states), int(prime_ids[-1])
+
+    def stream(self, prime: str, length: int, config: SamplingConfig = SamplingConfig(), num_samples: int = 1):
+        """Yields, a chunk at a time, a list of `num_samples` strings that continue each sample;
+        together they are the `length` characters after `prime`."""
+        if length < 0:
+            raise CharRNNError(f"-n must not be negative, got {length}")
+        if num_samples < 1:
+            raise CharRNNError(f"--num_samples must be >= 1, got {num_samples}")
+        logits, states, last_prime_id = self.prime(prime, num_samples)
+        previous = tf.fill([num_samples], last_prime_id)
+        settings = (tf.constant(config.temperature if config.sample != ARGMAX else 1.0, tf.float32),
+                    tf.constant(config.top_k, tf.int32), tf.constant(config.top_p, tf.float32),
+                    tf.constant(config.sample, tf.int32),
+                    tf.constant(config.seed + np.arange(num_samples), tf.int32))
         for start in range(0, length, self.chunk_size):
             ids, logits, states, previous = self._chunk(logits, states, previous, tf.constant(start, tf.int32),
                                                         *settings)
-            pieces.append(self.vocab.decode(ids.numpy()))
-        return "".join(pieces)[:length]
+            ids = ids.numpy()[: length - start].T  # [batch, characters]
+            yield [self.vocab.decode(row) for row in ids]
+
+    def generate(self, prime: str, length: int, config: SamplingConfig = SamplingConfig(),
+                 num_samples: int = 1) -> list:
+        """The `length` characters after `prime` (not including it), one string per sample."""
+        pieces = [[] for _ in range(num_samples)]
+        for chunk in self.stream(prime, length, config, num_samples):
+            for row, text in zip(pieces, chunk):
+                row.append(text)
+        return ["".join(row) for row in pieces]

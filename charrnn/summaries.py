@@ -1,6 +1,10 @@
 """TensorBoard output of a run: scalars, generated text and the hyperparameters."""
 
+import glob
+import os
+
 import tensorflow as tf
+from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.hparams import api as hparams_api
 
 
@@ -8,7 +12,27 @@ class Summaries:
     """Writes one run's event files into `log_dir`."""
 
     def __init__(self, log_dir: str):
+        self.log_dir = log_dir
+        self._earlier_files = sorted(glob.glob(os.path.join(glob.escape(log_dir), "events.out.tfevents.*")))
         self.writer = tf.summary.create_file_writer(log_dir)
+
+    def discard_after(self, step: int) -> None:
+        """Drops the events after `step` from the run's earlier event files.
+
+        A run killed after its last checkpoint had logged steps that its continuation logs again;
+        without this TensorBoard would show both. Each file is rewritten beside itself and renamed
+        over the old one.
+        """
+        for path in self._earlier_files:
+            records = [r.numpy() for r in tf.data.TFRecordDataset(path)]
+            kept = [r for r in records if not _is_summary_after(r, step)]
+            if len(kept) == len(records):
+                continue
+            temp = path + ".tmp"
+            with tf.io.TFRecordWriter(temp) as writer:
+                for record in kept:
+                    writer.write(record)
+            os.replace(temp, path)
 
     def scalars(self, step: int, values: dict) -> None:
         with self.writer.as_default(step=step):
@@ -31,3 +55,8 @@ class Summaries:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _is_summary_after(record: bytes, step: int) -> bool:
+    event = event_pb2.Event.FromString(record)
+    return event.HasField("summary") and event.step > step

@@ -4,12 +4,14 @@ import dataclasses
 import datetime
 import os
 import secrets
+import shutil
+import signal
 import sys
 
 from absl import flags
 
 from charrnn import cli
-from charrnn.config import CELL_TYPES, DataConfig, ModelConfig, RunConfig, TrainConfig, resume_config
+from charrnn.config import CELL_TYPES, PRECISIONS, DataConfig, ModelConfig, RunConfig, TrainConfig, resume_config
 from charrnn.corpus import find_source, ids_for_vocab, load_corpus
 from charrnn.data import make_splits
 from charrnn.errors import CharRNNError
@@ -53,6 +55,15 @@ flags.DEFINE_integer("save_every", _TRAIN.save_every, "Checkpoint every this man
                      "epoch's end, at the end and on Ctrl-C).")
 flags.DEFINE_integer("keep_checkpoints", _TRAIN.keep_checkpoints, "How many recent checkpoints to keep "
                      "(the best one is kept apart).")
+flags.DEFINE_enum("precision", _TRAIN.precision, PRECISIONS, "Compute precision: bfloat16 (CPUs with AVX512-BF16 "
+                  "or AMX, and recent GPUs) or float16 (GPUs, with loss scaling); weights, softmax and loss "
+                  "stay float32.")
+flags.DEFINE_integer("intra_op_threads", None, "Threads per TensorFlow op (default: half the cores without a "
+                     "GPU, else TensorFlow's choice).", lower_bound=1)
+flags.DEFINE_integer("inter_op_threads", None, "TensorFlow ops run at once (default: 2 without a GPU).",
+                     lower_bound=1)
+flags.DEFINE_bool("deterministic", False, "TensorFlow op determinism: with --seed, a run interrupted and "
+                  "continued gives the same losses and weights as one run straight through (CPU).")
 FLAGS = flags.FLAGS
 
 
@@ -84,6 +95,24 @@ def _data_config(saved: DataConfig) -> DataConfig:
     return DataConfig(data_dir=FLAGS.data_dir, encoding=FLAGS.encoding)
 
 
+def _free_bytes(folder: str) -> int:
+    """Free space where `folder` is, or will be once created."""
+    folder = os.path.abspath(folder)
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    return shutil.disk_usage(folder).free
+
+
+def _stop_on_signals(received: list) -> None:
+    """SIGINT and SIGTERM both stop training the way Ctrl-C does (save, then exit 128 + signal)."""
+    def stop(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+
+
 def _check_folder_flag(name: str) -> None:
     path = FLAGS[name].value
     if os.path.exists(path) and not os.path.isdir(path):
@@ -105,7 +134,7 @@ def main(argv):
     data = _data_config(run.data)
     corpus = load_corpus(find_source(data.data_dir, data.input_file, data.encoding))
     if corpus.cache_problem:
-        print(f"warning: {corpus.cache_problem}", file=sys.stderr)
+        cli.warn(f"warning: {corpus.cache_problem}")
     if vocab is None:
         vocab, ids = corpus.vocab, corpus.ids
         run = dataclasses.replace(run, model=dataclasses.replace(run.model, vocab_size=len(vocab)))
@@ -116,6 +145,10 @@ def main(argv):
                                         run.train.test_frac)
 
     cli.import_tensorflow_quietly()
+    cli.configure_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)
+    if FLAGS.deterministic:
+        import tensorflow as tf
+        tf.config.experimental.enable_op_determinism()
     from charrnn import checkpoints
     from charrnn.trainer import Trainer
 
@@ -125,19 +158,26 @@ def main(argv):
                            f"{FLAGS.save_dir}, or choose another --save_dir")
     trainer = Trainer(run, vocab, train_batches, splits.val, FLAGS.save_dir, FLAGS.log_dir)
     if FLAGS.init_from:
-        trainer.restore(checkpoints.find_checkpoint(FLAGS.init_from, "latest"))
+        trainer.restore(checkpoints.find_checkpoint(FLAGS.init_from, "latest", on_skip=cli.warn))
+    needed = trainer.checkpoint_bytes() * (run.train.keep_checkpoints + 1)
+    if _free_bytes(FLAGS.save_dir) < needed:
+        cli.warn(f"warning: {FLAGS.save_dir} has {_free_bytes(FLAGS.save_dir) / 1e6:.0f} MB free, but the "
+                 f"{run.train.keep_checkpoints} + 1 checkpoints kept need about {needed / 1e6:.0f} MB")
     print(f"{run.run_name}: {len(ids):,} characters of text ({'cached' if corpus.from_cache else 'encoded'}), "
           f"{len(vocab)} distinct, {len(train_batches)} batches per epoch, "
           f"training steps {trainer.step} to {trainer.total_steps}; TensorBoard logs in "
           f"{os.path.join(FLAGS.log_dir, run.run_name)}", flush=True)
+    signals = []
+    _stop_on_signals(signals)
     result = trainer.train()
 
     if result.median_time_per_batch is not None:
         print(f"median time/batch = {result.median_time_per_batch:.4f} s, best val_loss = {result.best_val_loss:.4f}")
     if result.interrupted:
-        print(f"interrupted at step {result.step}; saved {result.checkpoint}\ncontinue with: python -m "
-              f"charrnn.train --save_dir {FLAGS.save_dir} --init_from {FLAGS.save_dir}")
-        sys.exit(130)
+        signum = signals[-1] if signals else signal.SIGINT
+        print(f"interrupted by {signal.Signals(signum).name} at step {result.step}; saved {result.checkpoint}\n"
+              f"continue with: python -m charrnn.train --save_dir {FLAGS.save_dir} --init_from {FLAGS.save_dir}")
+        sys.exit(128 + signum)
     print(f"saved {result.checkpoint}\nsample with: python -m charrnn.sample --save_dir {FLAGS.save_dir}")
 
 

@@ -26,11 +26,13 @@ from charrnn.input_pipeline import epoch_batches
 from charrnn.model import CharRNN, sequence_loss
 from charrnn.progress import Progress, step_line, val_line
 from charrnn.run_folder import write_run_files
-from charrnn.sampler import SAMPLE, Sampler, default_prime
+from charrnn.sampler import Sampler, SamplingConfig, default_prime
 from charrnn.summaries import Summaries
 from charrnn.vocab import Vocab
 
 SAMPLE_SUMMARY_LENGTH = 500
+# Keras dtype policies: variables stay float32, layers compute in the named precision.
+DTYPE_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 
 @dataclasses.dataclass
@@ -43,10 +45,13 @@ class TrainResult:
 
 
 class Trainer:
-    """Trains `run.model` on `train` batches, validating on the ids `val` [n]; writes to save_dir and log_dir."""
+    """Trains `run.model` on `train` batches, validating on the ids `val` [n]; writes to save_dir and log_dir.
+
+    `recurrence` chooses the recurrent layers' code path (see model.CharRNN); checkpoints are the same.
+    """
 
     def __init__(self, run: RunConfig, vocab: Vocab, train: Batches, val: np.ndarray, save_dir: str,
-                 log_dir: str, out=None):
+                 log_dir: str, out=None, recurrence: str = "auto"):
         self.run, self.vocab, self.train_batches, self.val_ids = run, vocab, train, val
         self.save_dir, self.out = save_dir, out
         self.total_steps = run.train.num_epochs * len(train)
@@ -54,43 +59,76 @@ class Trainer:
             self.total_steps = min(self.total_steps, run.train.max_steps)
 
         keras.utils.set_random_seed(run.train.seed)
-        self.model = CharRNN(run.model)
+        self.model = CharRNN(run.model, recurrence=recurrence, dtype_policy=DTYPE_POLICIES[run.train.precision])
         self.model.build_variables()
         self.learning_rate = keras.optimizers.schedules.ExponentialDecay(
             run.train.learning_rate, decay_steps=len(train), decay_rate=run.train.decay_rate, staircase=True)
-        self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
+        # The optimizer clips, so that under float16 it clips the gradients after unscaling them.
+        self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate, global_clipnorm=run.train.grad_clip)
+        if run.train.precision == "float16":  # float16 gradients would underflow without a loss scale
+            self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
         self.optimizer.build(self.model.trainable_variables)
         self.rnn_state = [tf.Variable(s, trainable=False) for s in self.model.zero_state(train.batch_size)]
         self.best_val_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                              rnn_state=self.rnn_state, best_val_loss=self.best_val_loss)
+        self._state = dict(model=self.model, optimizer=self.optimizer, rnn_state=self.rnn_state,
+                           best_val_loss=self.best_val_loss)
+        # Dropout's random-number state, so a continued run draws the masks the straight run would.
+        # Kept apart: it exists only while --dropout > 0, which a continued run may switch.
+        self._dropout_seeds = {layer.name: layer.seed_generator.state for layer in self.model.dropouts
+                               if getattr(layer, "seed_generator", None) is not None}
+        self.checkpoint = tf.train.Checkpoint(**self._state, dropout_seeds=self._dropout_seeds)
         self.store = checkpoints.CheckpointStore(save_dir, self.checkpoint, keep=run.train.keep_checkpoints)
         self.summaries = Summaries(os.path.join(log_dir, run.run_name))
         self.sampler = Sampler(self.model, vocab)
         self.evaluator = Evaluator(self.model, train.batch_size, train.seq_length)
 
         batch_spec = tf.TensorSpec([train.batch_size, train.seq_length], tf.int32)
-        self._train_step = tf.function(self._train_step_fn, input_signature=[batch_spec, batch_spec])
+        self.train_step = tf.function(self._train_step_fn, input_signature=[batch_spec, batch_spec])
 
     @property
     def step(self) -> int:
         return int(self.optimizer.iterations.numpy())
 
     def restore(self, path: str) -> None:
-        """Continues from the training checkpoint at `path` (weights, optimizer, step, RNN state)."""
-        checkpoints.restore(self.checkpoint, path)
+        """Continues from the training checkpoint at `path` (weights, optimizer, step, RNN state,
+        dropout's random state), dropping anything the logs hold past its step."""
+        checkpoints.restore(tf.train.Checkpoint(**self._state), path, partial=True)
+        tf.train.Checkpoint(dropout_seeds=self._dropout_seeds).read(path).expect_partial()
+        self.summaries.discard_after(self.step)
+
+    def checkpoint_bytes(self) -> int:
+        """About the size of one checkpoint on disk."""
+        return sum(v.numpy().nbytes for v in self.checkpoint_variables())
+
+    def checkpoint_variables(self) -> list:
+        return [*self.model.weights, *self.optimizer.variables, *self.rnn_state]
 
     def _train_step_fn(self, inputs, targets):
-        """inputs, targets [batch, time] -> (loss, gradient global norm); updates the carried state."""
+        """inputs, targets [batch, time] -> (loss, gradient global norm before clipping, applied).
+
+        Updates the weights and the carried state only if the loss and the gradients are finite
+        (`applied`), so a diverging step never reaches the weights. Under float16 the loss-scale
+        optimizer itself skips a step whose scaled gradients overflow, and lowers the scale.
+        """
+        scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
         with tf.GradientTape() as tape:
             logits, states = self.model(inputs, tuple(v.value() for v in self.rnn_state), training=True)
             loss = sequence_loss(logits, targets)
+            objective = self.optimizer.scale_loss(loss) if scaled else loss
         variables = self.model.trainable_variables
-        gradients, grad_norm = tf.clip_by_global_norm(tape.gradient(loss, variables), self.run.train.grad_clip)
-        self.optimizer.apply_gradients(zip(gradients, variables))
-        for variable, state in zip(self.rnn_state, states):
-            variable.assign(state)
-        return loss, grad_norm
+        gradients = tape.gradient(objective, variables)
+        grad_norm = tf.linalg.global_norm(gradients)
+        if scaled:
+            grad_norm /= self.optimizer.dynamic_scale
+        finite = tf.math.is_finite(loss) if scaled else tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)
+
+        def update():
+            self.optimizer.apply_gradients(zip(gradients, variables))
+            for variable, state in zip(self.rnn_state, states):
+                variable.assign(state)
+            return tf.constant(True)
+
+        return loss, grad_norm, tf.cond(finite, update, lambda: tf.constant(False))
 
     def evaluate(self) -> float:
         """Mean validation loss in nats/char over every character of the validation split."""
@@ -103,7 +141,7 @@ class Trainer:
             self.store.save_best(step)
         progress.line(val_line(step, self.total_steps, epoch, val_loss, float(self.best_val_loss.numpy())))
         self.summaries.scalars(step, {"val/loss": val_loss})
-        sample = self.sampler.generate(default_prime(self.vocab), SAMPLE_SUMMARY_LENGTH, mode=SAMPLE, seed=step)
+        sample = self.sampler.generate(default_prime(self.vocab), SAMPLE_SUMMARY_LENGTH, SamplingConfig(seed=step))[0]
         self.summaries.text(step, "sample", sample)
 
     def train(self) -> TrainResult:
@@ -130,16 +168,17 @@ class Trainer:
                 learning_rate = float(self.learning_rate(step))
                 inputs, targets = next(batches)
                 start = time.perf_counter()
-                loss, grad_norm = self._train_step(inputs, targets)
+                loss, grad_norm, applied = self.train_step(inputs, targets)
                 loss = float(loss)  # waits for the step, so the clock measures all of it
                 seconds = time.perf_counter() - start
                 if step > first_step:  # this process's first step includes tracing
                     times.append(seconds)
                 step += 1
-                if not math.isfinite(loss):
-                    last_good = self.store.latest.latest_checkpoint or "none saved yet"
-                    raise CharRNNError(f"the training loss became {loss} at step {step}; stopped without saving "
-                                       f"it (last good checkpoint: {last_good}); try a lower --learning_rate")
+                if not applied:
+                    last_good = self.store.latest.newest or "none saved yet"
+                    what = f"loss became {loss}" if not math.isfinite(loss) else f"gradient norm became {float(grad_norm)}"
+                    raise CharRNNError(f"the training {what} at step {step}; stopped without applying or saving it "
+                                       f"(last good checkpoint: {last_good}); try a lower --learning_rate")
                 progress.advance()
                 if step % cfg.print_every == 0 or step == self.total_steps:
                     progress.line(step_line(step, self.total_steps, epoch, loss, seconds))

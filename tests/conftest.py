@@ -21,6 +21,13 @@ def run_module(module, *args, cwd=None, timeout=240):
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+def start_module(module, *args, cwd):
+    """Starts `python -m module args` in the background: a Popen with text pipes for stdout and stderr."""
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+    return subprocess.Popen([sys.executable, "-m", module, *map(str, args)], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+
+
 def assert_one_line_error(result, *fragments):
     """Non-zero exit, exactly one line on stderr naming `fragments`, and no traceback."""
     lines = result.stderr.strip().splitlines()

@@ -63,11 +63,13 @@ def test_resume_keeps_saved_config_and_applies_allowed_overrides():
     assert resumed.train.num_epochs == 9 and resumed.train.learning_rate == 1e-3
     assert resumed.train.batch_size == saved.train.batch_size
     assert resumed.run_name == saved.run_name
+    assert resume_config(saved, {}, {"precision": "bfloat16"}).train.precision == "bfloat16"
 
 
 @pytest.mark.parametrize("model_overrides, train_overrides, flag", [
     ({"rnn_size": 128}, {}, "--rnn_size"), ({"model": "lstm"}, {}, "--model"),
     ({}, {"batch_size": 10}, "--batch_size"), ({}, {"seq_length": 10}, "--seq_length"),
+    ({}, {"test_frac": 0.1}, "--test_frac"), ({}, {"precision": "float16"}, "--precision float16"),
 ])
 def test_resume_refuses_a_different_architecture_or_batching(model_overrides, train_overrides, flag):
     with pytest.raises(CharRNNError, match=flag):

@@ -1,17 +1,58 @@
 import importlib
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from charrnn.config import ModelConfig
-from charrnn.model import CharRNN, sequence_loss
+from charrnn.model import CharRNN, gpu_available, sequence_loss
 
 
-def build(cell_type, **kwargs):
-    model = CharRNN(ModelConfig(vocab_size=11, model=cell_type, rnn_size=8, num_layers=2, **kwargs))
+def build(cell_type, recurrence="auto", dtype_policy="float32", **kwargs):
+    model = CharRNN(ModelConfig(vocab_size=11, model=cell_type, rnn_size=8, num_layers=2, **kwargs),
+                    recurrence=recurrence, dtype_policy=dtype_policy)
     model.build_variables()
     return model
+
+
+def logits_states_and_gradients(model, ids, training=False):
+    states = tuple(tf.random.stateless_normal([ids.shape[0], 8], seed=[i, 1]) for i in range(len(model.zero_state(1))))
+    with tf.GradientTape() as tape:
+        logits, new_states = model(ids, states, training=training)
+        loss = sequence_loss(logits, ids) + sum(tf.reduce_sum(s * s) for s in new_states)
+    gradients = tape.gradient(loss, model.trainable_variables)
+    return [logits, *new_states, *(tf.convert_to_tensor(g) for g in gradients)]
+
+
+# With dropout in training, the LSTM layers run one by one (dropout sits between them), not as one stack.
+@pytest.mark.parametrize("cell_type, dropout", [("lstm", 0.0), ("gru", 0.0), ("lstm", 0.3)])
+def test_cpu_recurrence_matches_keras_layers_and_shares_their_checkpoints(tmp_path, cell_type, dropout):
+    keras.utils.set_random_seed(7)  # the same dropout masks in both models
+    keras_model = build(cell_type, recurrence="keras", dropout=dropout)
+    checkpoint = tf.train.Checkpoint(model=keras_model).write(str(tmp_path / "ckpt"))
+    keras.utils.set_random_seed(7)
+    cpu_model = build(cell_type, recurrence="cpu", dropout=dropout)
+    tf.train.Checkpoint(model=cpu_model).read(checkpoint).assert_existing_objects_matched()
+    assert cpu_model.cpu_recurrence and not keras_model.cpu_recurrence
+    ids = tf.constant(np.random.default_rng(3).integers(0, 11, (3, 9)), tf.int32)
+    ours = logits_states_and_gradients(cpu_model, ids, training=bool(dropout))
+    theirs = logits_states_and_gradients(keras_model, ids, training=bool(dropout))
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_mixed_precision_keeps_float32_variables_logits_and_states():
+    model = build("lstm", recurrence="cpu", dtype_policy="mixed_bfloat16")
+    assert all(v.dtype == tf.float32 for v in model.weights)
+    ids = tf.constant(np.random.default_rng(4).integers(0, 11, (2, 7)), tf.int32)
+    logits, *rest = logits_states_and_gradients(model, ids)
+    assert logits.dtype == tf.float32 and all(t.dtype == tf.float32 for t in rest)
+    reference = build("lstm", recurrence="keras")
+    reference.set_weights(model.get_weights())
+    full_precision = logits_states_and_gradients(reference, ids)[0]
+    np.testing.assert_allclose(logits, full_precision, atol=0.05)  # bfloat16 keeps ~3 significant digits
+    assert not np.array_equal(logits, full_precision)  # the layers did compute in bfloat16
 
 
 @pytest.mark.parametrize("cell_type, states", [("lstm", 4), ("gru", 2), ("rnn", 2)])
@@ -75,3 +116,12 @@ def test_sequence_loss_is_mean_nats_per_char():
     logits = tf.math.log(tf.constant([[[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]]]))
     loss = sequence_loss(logits, tf.constant([[0, 1]]))
     np.testing.assert_allclose(loss, -(np.log(0.5) + np.log(0.8)) / 2, rtol=1e-6)
+
+
+@pytest.mark.skipif(gpu_available(), reason="with a GPU, auto keeps the cuDNN layers")
+@pytest.mark.parametrize("cell_type, layers, policy, cpu", [
+    ("lstm", 2, "float32", True), ("lstm", 1, "float32", False), ("gru", 2, "float32", False),
+    ("gru", 1, "mixed_bfloat16", True), ("lstm", 1, "mixed_bfloat16", True), ("rnn", 2, "mixed_bfloat16", False)])
+def test_auto_recurrence_picks_the_path_measured_faster_on_a_cpu(cell_type, layers, policy, cpu):
+    config = ModelConfig(vocab_size=5, model=cell_type, rnn_size=4, num_layers=layers)
+    assert CharRNN(config, dtype_policy=policy).cpu_recurrence == cpu

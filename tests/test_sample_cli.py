@@ -2,11 +2,13 @@
 
 import json
 import os
+import re
 import shutil
+import signal
 
 import pytest
 
-from conftest import assert_one_line_error, run_module
+from conftest import assert_one_line_error, run_module, start_module
 
 
 def sample(root, *flags):
@@ -32,11 +34,57 @@ def test_prime_is_printed_first(trained_run):
     assert text.startswith("First Citizen:\n") and len(text) == len("First Citizen:\n") + 50
 
 
-def test_argmax_is_deterministic_and_seeds_reproduce(trained_run):
+def split_samples(output):
+    """{seed: text} of the output of --num_samples."""
+    parts = re.split(r"^===== sample \d+ of \d+ \(seed (\d+)\) =====\n", output, flags=re.M)
+    assert parts[0] == ""
+    return {int(seed): text.rstrip("\n") if i < len(parts) // 2 - 1 else text
+            for i, (seed, text) in enumerate(zip(parts[1::2], parts[2::2]))}
+
+
+def test_argmax_top_k_batches_streams_and_seeds(trained_run):
     root, _ = trained_run
-    assert sample(root, "-n", 80, "--sample", 0) == sample(root, "-n", 80, "--sample", 0, "--seed", 3)
-    assert sample(root, "-n", 80, "--seed", 11) == sample(root, "-n", 80, "--seed", 11)
-    assert sample(root, "-n", 80, "--seed", 11) != sample(root, "-n", 80, "--seed", 12)
+    assert sample(root, "-n", 80, "--sample", 0) == sample(root, "-n", 80, "--top_k", 1, "--seed", 3)
+    batch = split_samples(sample(root, "-n", 80, "--seed", 11, "--num_samples", 3, "--prime", "All:"))
+    assert sorted(batch) == [11, 12, 13] and all(len(t) == len("All:") + 80 for t in batch.values())
+    assert len(set(batch.values())) == 3
+    # Sample i of a batch is the sample drawn alone with seed + i, in another process, streamed.
+    assert sample(root, "-n", 80, "--seed", 12, "--prime", "All:", "--stream") == batch[12]
+
+
+def test_a_prime_file(trained_run):
+    root, _ = trained_run
+    (root / "prime.txt").write_text("First Citizen:\n")
+    text = sample(root, "-n", 10, "--prime_file", "prime.txt", "--sample", 0)
+    assert text.startswith("First Citizen:\n") and len(text) == len("First Citizen:\n") + 10
+
+
+def peak_rss_mib(root, *flags) -> float:
+    process = start_module("charrnn.sample", "--save_dir", "save", *flags, cwd=root)
+    process.stdout.read()  # the pipe must be drained for the process to finish
+    _, status, usage = os.wait4(process.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return usage.ru_maxrss / 1024
+
+
+def test_a_long_sample_runs_in_constant_memory(trained_run):
+    root, _ = trained_run
+    short, long = peak_rss_mib(root, "-n", 1_000), peak_rss_mib(root, "-n", 100_000)
+    assert long - short < 25, (short, long)  # 99,000 more characters held would not fit; a few MiB is noise
+
+
+def test_ctrl_c_while_streaming_keeps_what_was_printed(trained_run):
+    root, _ = trained_run
+    process = start_module("charrnn.sample", "--save_dir", "save", "-n", 100_000_000, "--stream", cwd=root)
+    try:
+        first = process.stdout.read(2000)
+        process.send_signal(signal.SIGINT)
+        rest, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130 and "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1 and "interrupted" in stderr
+    assert len(first) == 2000 and (first + rest).endswith("\n")
 
 
 def test_a_checkpoint_path_can_be_named(trained_run):
@@ -57,6 +105,9 @@ def run_copy(trained_run, tmp_path):
     (("-n", -5), "-n must not be negative"),
     (("--sample", 3), "--sample"),
     (("--checkpoint", "save/ckpt-999"), "ckpt-999 does not exist"),
+    (("--top_p", 0), "--top_p must be in (0, 1]"), (("--top_p", 1.5), "--top_p"), (("--top_k", -1), "--top_k"),
+    (("--num_samples", 0), "--num_samples"), (("--num_samples", 2, "--stream"), "--stream"),
+    (("--prime", "a", "--prime_file", "prime.txt"), "not both"), (("--prime_file", "missing.txt"), "missing.txt"),
 ])
 def test_bad_sampling_flags_are_one_line(run_copy, flags, message):
     assert_one_line_error(run_module("charrnn.sample", "--save_dir", "save", *flags, cwd=run_copy), message)

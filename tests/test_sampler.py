@@ -5,66 +5,119 @@ import tensorflow as tf
 from charrnn.config import ModelConfig
 from charrnn.errors import CharRNNError
 from charrnn.model import CharRNN
-from charrnn.sampler import ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE, Sampler, default_prime, pick_next
+from charrnn.sampler import (ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE, Sampler, SamplingConfig, default_prime,
+                             filter_logits, pick_next, uniform_noise)
 from charrnn.vocab import Vocab
 
-LOGITS = tf.math.log(tf.constant([[0.2, 0.5, 0.3]]))  # argmax is id 1
+PROBS = np.array([0.2, 0.5, 0.05, 0.25])  # argmax is id 1, then 3, 0, 2
+LOGITS = tf.math.log(tf.constant([PROBS], tf.float32))
 
 
-def pick(mode, previous=0, position=0, seed=0, temperature=1.0, logits=LOGITS, space_id=2):
-    rows = logits.shape[0]
-    return pick_next(logits, tf.fill([rows], previous), tf.constant(position), tf.constant(temperature),
-                     tf.constant(mode), tf.constant(seed), tf.constant(space_id)).numpy()
+def pick(mode=SAMPLE, previous=0, position=0, seed=0, temperature=1.0, top_k=0, top_p=1.0, rows=1, space_id=2):
+    """Draws for `rows` rows of the fixed LOGITS, row r seeded with seed + r."""
+    return pick_next(tf.tile(LOGITS, [rows, 1]), tf.fill([rows], previous), tf.constant(position),
+                     tf.constant(temperature), tf.constant(top_k), tf.constant(top_p), tf.constant(mode),
+                     tf.constant(seed + np.arange(rows), tf.int32), tf.constant(space_id)).numpy()
+
+
+def frequencies(draws):
+    return np.bincount(draws, minlength=len(PROBS)) / len(draws)
+
+
+def test_noise_is_uniform_and_a_function_of_seed_position_and_column_only():
+    noise = uniform_noise(tf.constant(np.arange(4000), tf.int32), 3, 50).numpy()
+    assert 0 < noise.min() and noise.max() < 1 and abs(noise.mean() - 0.5) < 0.01
+    assert np.histogram(noise, bins=10, range=(0, 1))[0].min() > 0.09 * noise.size
+    alone = uniform_noise(tf.constant([17], tf.int32), 3, 50).numpy()
+    np.testing.assert_array_equal(alone[0], noise[17])  # independent of the batch around it
+    assert not np.array_equal(uniform_noise(tf.constant([17]), 4, 50).numpy(), alone)
 
 
 def test_argmax_mode_ignores_seed_and_temperature():
-    assert {int(pick(ARGMAX, seed=s, temperature=t)[0]) for s in range(20) for t in (0.1, 5.0)} == {1}
+    assert {int(d) for t in (0.1, 5.0) for d in pick(ARGMAX, temperature=t, rows=20)} == {1}
 
 
 def test_sampling_follows_softmax_over_temperature():
-    draws = pick(SAMPLE, logits=tf.tile(LOGITS, [20000, 1]), temperature=2.0)
-    expected = np.array([0.2, 0.5, 0.3]) ** 0.5
-    expected /= expected.sum()
-    np.testing.assert_allclose(np.bincount(draws, minlength=3) / len(draws), expected, atol=0.015)
+    expected = PROBS ** 0.5 / (PROBS ** 0.5).sum()
+    np.testing.assert_allclose(frequencies(pick(temperature=2.0, rows=40000)), expected, atol=0.01)
 
 
-def test_low_temperature_tends_to_argmax():
-    draws = pick(SAMPLE, logits=tf.tile(LOGITS, [5000, 1]), temperature=0.01)
-    assert (draws == 1).all()
+@pytest.mark.parametrize("limit", [dict(temperature=1e-4), dict(top_k=1), dict(top_p=0.3)])
+def test_limits_that_leave_one_character_equal_argmax(limit):
+    assert (pick(rows=5000, **limit) == 1).all()
+
+
+def test_top_k_and_top_p_renormalise_over_the_characters_they_keep():
+    top_two = PROBS * np.array([0, 1, 0, 1])
+    np.testing.assert_allclose(frequencies(pick(top_k=2, rows=40000)), top_two / top_two.sum(), atol=0.01)
+    # Nucleus 0.72: 0.5 and then 0.25 are needed (0.5 alone is less); 0.2 is not.
+    np.testing.assert_allclose(frequencies(pick(top_p=0.72, rows=40000)), top_two / top_two.sum(), atol=0.01)
+    kept = filter_logits(LOGITS, tf.constant(3), tf.constant(1.0)).numpy()
+    assert np.isneginf(kept[0, 2]) and np.isfinite(kept[0, [0, 1, 3]]).all()
 
 
 def test_seeded_draws_are_reproducible_and_vary_with_seed_and_position():
-    many = tf.tile(LOGITS, [64, 1])
-    assert (pick(SAMPLE, seed=5, logits=many) == pick(SAMPLE, seed=5, logits=many)).all()
-    assert not (pick(SAMPLE, seed=5, logits=many) == pick(SAMPLE, seed=6, logits=many)).all()
-    assert not (pick(SAMPLE, seed=5, logits=many) == pick(SAMPLE, seed=5, position=1, logits=many)).all()
+    assert (pick(seed=5, rows=64) == pick(seed=5, rows=64)).all()
+    assert not (pick(seed=5, rows=64) == pick(seed=6, rows=64)).all()
+    assert not (pick(seed=5, rows=64) == pick(seed=5, position=1, rows=64)).all()
 
 
 def test_mode_two_samples_only_after_a_space():
-    many = tf.tile(LOGITS, [64, 1])
-    after_space = pick(SAMPLE_AFTER_SPACE, previous=2, seed=9, logits=many)
-    np.testing.assert_array_equal(after_space, pick(SAMPLE, seed=9, logits=many))
-    assert (pick(SAMPLE_AFTER_SPACE, previous=0, seed=9, logits=many) == 1).all()
+    np.testing.assert_array_equal(pick(SAMPLE_AFTER_SPACE, previous=2, seed=9, rows=64), pick(seed=9, rows=64))
+    assert (pick(SAMPLE_AFTER_SPACE, previous=0, seed=9, rows=64) == 1).all()
+
+
+@pytest.mark.parametrize("settings, flag", [
+    (dict(temperature=0.0), "--temperature"), (dict(temperature=-1.0), "--temperature"),
+    (dict(top_p=0.0), "--top_p"), (dict(top_p=1.5), "--top_p"), (dict(top_k=-1), "--top_k"),
+    (dict(sample=7), "--sample"), (dict(seed=-1), "--seed"),
+])
+def test_invalid_settings_are_named(settings, flag):
+    with pytest.raises(CharRNNError, match=flag):
+        SamplingConfig(**settings)
+    assert SamplingConfig(temperature=0.0, sample=ARGMAX)  # argmax needs no temperature
 
 
 @pytest.fixture(scope="module")
 def sampler():
     vocab = Vocab.from_text("abc \n")
-    model = CharRNN(ModelConfig(vocab_size=len(vocab), rnn_size=8, num_layers=1))
+    model = CharRNN(ModelConfig(vocab_size=len(vocab), rnn_size=8, num_layers=2))
     model.build_variables()
     return Sampler(model, vocab, chunk_size=7)
 
 
+def generate(sampler, prime, length, num_samples=1, **settings):
+    return sampler.generate(prime, length, SamplingConfig(**settings), num_samples)
+
+
 def test_generate_gives_the_asked_length_of_vocabulary_characters(sampler):
     for length in (0, 1, 7, 20):
-        text = sampler.generate("ab", length, seed=1)
+        (text,) = generate(sampler, "ab", length, seed=1)
         assert len(text) == length and set(text) <= set(sampler.vocab.chars)
 
 
 def test_generate_is_reproducible_and_longer_samples_extend_shorter_ones(sampler):
-    assert sampler.generate("a", 30, seed=4) == sampler.generate("a", 30, seed=4)
-    assert sampler.generate("a", 30, seed=4).startswith(sampler.generate("a", 10, seed=4))  # across chunks
-    assert sampler.generate("a", 30, seed=4) != sampler.generate("a", 30, seed=5)
+    assert generate(sampler, "a", 30, seed=4) == generate(sampler, "a", 30, seed=4)
+    assert generate(sampler, "a", 30, seed=4)[0].startswith(generate(sampler, "a", 10, seed=4)[0])  # across chunks
+    assert generate(sampler, "a", 30, seed=4) != generate(sampler, "a", 30, seed=5)
+
+
+def test_a_batch_of_samples_equals_the_samples_drawn_one_by_one(sampler):
+    batch = generate(sampler, "ab", 25, num_samples=4, seed=10, top_k=3)
+    assert len(set(batch)) > 1
+    assert batch == [generate(sampler, "ab", 25, seed=10 + i, top_k=3)[0] for i in range(4)]
+
+
+def test_priming_with_a_long_text_leaves_the_state_of_feeding_it_character_by_character(sampler):
+    model, vocab = sampler.model, sampler.vocab
+    prime = "abc ab\nca " * 40
+    logits, states, _ = sampler.prime(prime)
+    step_states = model.zero_state(1)
+    for char_id in vocab.encode(prime):
+        step_logits, step_states = model.step(tf.constant([char_id], tf.int32), step_states)
+    np.testing.assert_allclose(logits, step_logits, atol=1e-5)
+    for a, b in zip(states, step_states):
+        np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 def test_generate_matches_a_step_by_step_argmax_loop(sampler):
@@ -75,17 +128,16 @@ def test_generate_matches_a_step_by_step_argmax_loop(sampler):
         next_id = tf.argmax(logits, -1, output_type=tf.int32)
         expected.append(int(next_id[0]))
         logits, states = model.step(next_id, states)
-    assert sampler.generate("abc", 15, mode=ARGMAX) == vocab.decode(expected)
+    assert generate(sampler, "abc", 15, sample=ARGMAX) == [vocab.decode(expected)]
 
 
 def test_generate_rejects_bad_arguments(sampler):
     with pytest.raises(CharRNNError, match="'z'"):
-        sampler.generate("az", 5)
-    with pytest.raises(CharRNNError, match="--temperature"):
-        sampler.generate("a", 5, temperature=0.0, mode=SAMPLE)
-    with pytest.raises(CharRNNError, match="--sample"):
-        sampler.generate("a", 5, mode=7)
-    assert len(sampler.generate("a", 5, temperature=0.0, mode=ARGMAX)) == 5
+        generate(sampler, "az", 5)
+    with pytest.raises(CharRNNError, match="prime"):
+        generate(sampler, "", 5)
+    with pytest.raises(CharRNNError, match="-n"):
+        generate(sampler, "a", -1)
 
 
 def test_default_prime_prefers_a_new_line():

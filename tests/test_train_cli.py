@@ -5,12 +5,10 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO_ROOT, TINY_FLAGS, assert_one_line_error, run_module, write_corpus
+from conftest import TINY_FLAGS, assert_one_line_error, run_module, start_module, write_corpus
 
 
 def test_train_prints_progress_and_writes_the_run_folder(trained_run):
@@ -111,25 +109,32 @@ def test_continuing_from_a_corrupt_config_is_refused(saved_run):
     assert_one_line_error(error_run(saved_run, "--init_from", "save"), "config.json is not valid JSON")
 
 
-def test_ctrl_c_saves_and_prints_how_to_continue(tmp_path):
+def start_training(root, *flags):
+    return start_module("charrnn.train", "--data_dir", "data", *TINY_FLAGS, *flags, cwd=root)
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_saves_and_the_continued_run_keeps_the_step(tmp_path, signum, code):
     write_corpus(tmp_path / "data")
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-    process = subprocess.Popen([sys.executable, "-m", "charrnn.train", "--data_dir", "data", "--max_steps", "100000",
-                                *map(str, TINY_FLAGS)], cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    process = start_training(tmp_path, "--max_steps", 100000)
     try:
         for line in process.stdout:
             if line.startswith("5/"):
                 break
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=120)
     finally:
         process.kill()
-    assert process.returncode == 130, stderr
+    assert process.returncode == code, stderr
     assert "Traceback" not in stderr
-    step = int(re.search(r"interrupted at step (\d+); saved save/ckpt-\1", stdout)[1])
+    name = signal.Signals(signum).name
+    step = int(re.search(rf"interrupted by {name} at step (\d+); saved save/ckpt-\1", stdout)[1])
     assert step >= 5 and (tmp_path / "save" / f"ckpt-{step}.index").exists()
     assert "continue with: python -m charrnn.train --save_dir save --init_from save" in stdout
+    result = run_module("charrnn.train", "--save_dir", "save", "--init_from", "save", "--max_steps", step + 2,
+                        cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"training steps {step} to {step + 2}" in result.stdout
 
 
 @pytest.mark.parametrize("flag", ["--data_dir", "--save_dir", "--log_dir"])

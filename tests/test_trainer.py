@@ -2,6 +2,7 @@ import io
 import os
 import re
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -21,11 +22,11 @@ TEXT = (VERSE * 10)[:1200]
 VOCAB = Vocab.from_text(TEXT)
 
 
-def tiny_run(**train):
+def tiny_run(dropout=0.0, **train):
     defaults = dict(batch_size=4, seq_length=10, val_frac=0.1, learning_rate=0.01, seed=1, eval_every=10,
                     save_every=10)
     defaults.update(train)
-    return RunConfig(model=ModelConfig(vocab_size=len(VOCAB), rnn_size=16, num_layers=2),
+    return RunConfig(model=ModelConfig(vocab_size=len(VOCAB), rnn_size=16, num_layers=2, dropout=dropout),
                      train=TrainConfig(**defaults), run_name="tiny")
 
 
@@ -69,38 +70,16 @@ def test_training_runs_learns_and_writes_a_run_folder(tmp_path):
     assert learning_rates[26] == pytest.approx(0.01) and learning_rates[27] == pytest.approx(0.01 * 0.97)
 
 
-def test_continued_run_matches_an_uninterrupted_one(tmp_path):
-    straight, straight_out = make_trainer(tmp_path / "a", tiny_run(max_steps=36))
-    straight.train()
-
-    first, first_out = make_trainer(tmp_path / "b", tiny_run(max_steps=18))
-    first.train()
-    second, second_out = make_trainer(tmp_path / "b", tiny_run(max_steps=36))
-    second.restore(checkpoints.find_checkpoint(str(tmp_path / "b" / "save")))
-    assert second.step == 18
-    second.train()
-
-    assert second.step == straight.step == 36
-    assert float(second.learning_rate(second.step)) == float(straight.learning_rate(straight.step))
-    expected = losses_by_step(straight_out.getvalue())
-    resumed = {**losses_by_step(first_out.getvalue()), **losses_by_step(second_out.getvalue())}
-    assert sorted(resumed) == sorted(expected)
-    for step in expected:
-        assert resumed[step] == pytest.approx(expected[step], abs=2e-3), step
-    for a, b in zip(straight.model.weights, second.model.weights):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4)
-
-
 def before_step(trainer, at: int, action):
     """Runs `action()` just before the training step that starts at step `at`."""
-    train_step = trainer._train_step
+    train_step = trainer.train_step
 
     def step_with_action(inputs, targets):
         if trainer.step == at:
             action()
         return train_step(inputs, targets)
 
-    trainer._train_step = step_with_action
+    trainer.train_step = step_with_action
 
 
 def test_ctrl_c_saves_the_current_step(tmp_path):
@@ -122,3 +101,84 @@ def test_a_diverging_run_stops_without_saving_the_bad_step(tmp_path):
     with pytest.raises(CharRNNError, match="loss became nan at step 6.*ckpt-5"):
         trainer.train()
     assert checkpoints.find_checkpoint(str(tmp_path / "save")).endswith("ckpt-5")
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_mixed_precision_trains_float32_weights_and_resumes(tmp_path, precision):
+    trainer, out = make_trainer(tmp_path, tiny_run(max_steps=12, precision=precision))
+    result = trainer.train()
+    assert result.step == 12 and all(v.dtype == tf.float32 for v in trainer.model.weights)
+    losses = losses_by_step(out.getvalue())
+    assert losses[12] < losses[1]
+    if precision == "float16":
+        assert isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer)
+    resumed, _ = make_trainer(tmp_path, tiny_run(max_steps=14, precision=precision))
+    resumed.restore(result.checkpoint)
+    assert resumed.step == 12
+    assert resumed.train().step == 14
+
+
+def record_losses(trainer) -> dict:
+    """{step: loss} of every step the trainer runs from now on, as float32 values."""
+    losses = {}
+    train_step = trainer.train_step
+
+    def recording(inputs, targets):
+        step = trainer.step + 1
+        result = train_step(inputs, targets)
+        losses[step] = result[0].numpy()
+        return result
+
+    trainer.train_step = recording
+    return losses
+
+
+def press_ctrl_c():
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("stop_at", [1, 13, 26])  # 26: the last batch of the first epoch
+def test_an_interrupted_and_continued_run_equals_the_straight_run_exactly(tmp_path, stop_at):
+    tf.config.experimental.enable_op_determinism()
+    run = tiny_run(dropout=0.3, max_steps=30)
+    straight, _ = make_trainer(tmp_path / "straight", run)
+    expected = record_losses(straight)
+    straight.train()
+
+    first, _ = make_trainer(tmp_path / "resumed", run)
+    losses = record_losses(first)
+    before_step(first, stop_at, press_ctrl_c)
+    assert first.train().interrupted
+    second, _ = make_trainer(tmp_path / "resumed", run)
+    continued = record_losses(second)
+    second.restore(checkpoints.find_checkpoint(str(tmp_path / "resumed" / "save")))
+    assert second.step == stop_at
+    second.train()
+    losses.update(continued)
+
+    assert sorted(losses) == sorted(expected) == list(range(1, 31))
+    assert {k: float(v) for k, v in losses.items()} == {k: float(v) for k, v in expected.items()}
+    for a, b in zip(straight.checkpoint_variables(), second.checkpoint_variables()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_the_tensorboard_curve_continues_without_duplicates_after_a_crash(tmp_path):
+    first, _ = make_trainer(tmp_path, tiny_run(max_steps=12, save_every=5))
+    first.train()  # logs steps 1-12; checkpoints at 5, 10 and 12
+    first.summaries.close()
+    second, _ = make_trainer(tmp_path, tiny_run(max_steps=14, save_every=5))
+    losses = record_losses(second)
+    second.restore(str(tmp_path / "save" / "ckpt-10"))  # as if killed after step 12 was logged
+    second.train()
+    events = EventAccumulator(str(tmp_path / "logs" / "tiny"), size_guidance={"tensors": 0}).Reload()
+    logged = events.Tensors("train/loss")
+    assert [e.step for e in logged] == list(range(1, 15))
+    for event in logged[10:]:
+        assert float(tf.make_ndarray(event.tensor_proto)) == pytest.approx(float(losses[event.step]))
+
+
+def test_checkpoint_bytes_estimates_the_files(tmp_path):
+    trainer, _ = make_trainer(tmp_path, tiny_run(max_steps=1))
+    trainer.store.save(0)
+    on_disk = sum(os.path.getsize(p) for p in (tmp_path / "save").glob("ckpt-0.*"))
+    assert 0.8 * on_disk < trainer.checkpoint_bytes() < 1.2 * on_disk

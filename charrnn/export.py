@@ -1,0 +1,52 @@
+"""Export a trained model: python -m charrnn.export --save_dir save --format saved_model|tflite --out PATH
+
+A SavedModel folder for servers (tf.saved_model.load(PATH).generate(...), no charrnn needed) or a
+TFLite file for phones, with its vocabulary beside it as <name>.vocab.json. See charrnn/exporting.py.
+"""
+
+import os
+
+from absl import flags
+
+from charrnn import cli
+from charrnn.errors import CharRNNError
+from charrnn.files import atomic_write_bytes
+
+flags.DEFINE_string("save_dir", "save", "Run folder written by charrnn.train.")
+flags.DEFINE_string("checkpoint", "latest", "latest, best (lowest validation loss) or a checkpoint prefix.")
+flags.DEFINE_enum("format", "saved_model", ["saved_model", "tflite"], "What to write.")
+flags.DEFINE_string("out", None, "The SavedModel folder or the .tflite file to write (must not exist yet).")
+FLAGS = flags.FLAGS
+
+
+def _size(path: str) -> int:
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(path) for name in names)
+
+
+def main(argv):
+    del argv  # cli.run refuses positional arguments
+    if not FLAGS.out:
+        raise CharRNNError("--out is required: the SavedModel folder or .tflite file to write")
+    if os.path.exists(FLAGS.out):
+        raise CharRNNError(f"{FLAGS.out} already exists; choose another --out or remove it")
+    cli.import_tensorflow_quietly()
+    from charrnn import exporting
+    from charrnn.checkpoints import load_model
+
+    model, vocab, _ = load_model(FLAGS.save_dir, FLAGS.checkpoint, on_skip=cli.warn)
+    written = [FLAGS.out]
+    if FLAGS.format == "saved_model":
+        exporting.save_saved_model(model, vocab, FLAGS.out)
+    else:
+        vocab_path = os.path.splitext(FLAGS.out)[0] + ".vocab.json"
+        atomic_write_bytes(FLAGS.out, exporting.tflite_bytes(model, vocab))
+        atomic_write_bytes(vocab_path, vocab.to_json().encode("utf-8"))
+        written.append(vocab_path)
+    for path in written:
+        print(f"wrote {path} ({_size(path):,} bytes)")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,76 @@
+"""Faults injected into real training processes: kill -9, a diverging loss, a damaged checkpoint."""
+
+import random
+import re
+import signal
+import time
+
+from conftest import TINY_FLAGS, assert_one_line_error, run_module, start_module, write_corpus
+
+TARGET_STEP = 60
+
+
+def start_training(root, *flags):
+    return start_module("charrnn.train", "--data_dir", "data", *TINY_FLAGS, *flags, cwd=root)
+
+
+def latest_step(root) -> int:
+    index = root / "save" / "checkpoint"
+    if not index.exists():
+        return 0
+    return int(re.search(r'^model_checkpoint_path: "ckpt-(\d+)"', index.read_text(), re.M)[1])
+
+
+def test_kill_9_at_random_moments_never_loses_the_run(tmp_path):
+    """Ten SIGKILLs at random moments, some while a checkpoint is being written (one is saved every
+    step); each continuation must find an intact checkpoint listed, with nothing damaged to skip."""
+    write_corpus(tmp_path / "data")
+    rng = random.Random(0)
+    steps = []
+    for kill in range(10):
+        resume = ["--init_from", "save"] if kill else []
+        process = start_training(tmp_path, "--max_steps", 10_000, "--save_every", 1, "--eval_every", 7, *resume)
+        for line in process.stdout:  # wait until it trains, then let it run a random while
+            if "train_loss" in line:
+                break
+        time.sleep(rng.uniform(0, 0.3))
+        process.send_signal(signal.SIGKILL)
+        _, stderr = process.communicate(timeout=60)
+        assert "damaged" not in stderr and "Traceback" not in stderr, stderr
+        steps.append(latest_step(tmp_path))
+    assert all(b >= a > 0 for a, b in zip(steps, steps[1:])), steps  # no continuation lost ground
+    result = run_module("charrnn.train", "--save_dir", "save", "--init_from", "save", "--max_steps", TARGET_STEP,
+                        "--save_every", 1, cwd=tmp_path)
+    assert result.returncode == 0 and not result.stderr, result.stderr
+    assert f"training steps {steps[-1]} to {TARGET_STEP}" in result.stdout
+    assert latest_step(tmp_path) == TARGET_STEP
+    assert not [p for p in (tmp_path / "save").iterdir() if "temp" in p.name or p.name.endswith(".tmp")]
+    sample = run_module("charrnn.sample", "--save_dir", "save", "-n", 20, cwd=tmp_path)
+    assert sample.returncode == 0 and len(sample.stdout) == 21, sample.stderr
+
+
+def test_a_diverging_run_stops_and_its_last_good_checkpoint_samples(tmp_path):
+    write_corpus(tmp_path / "data")
+    result = run_module("charrnn.train", "--data_dir", "data", *TINY_FLAGS, "--learning_rate", 3e38,
+                        "--save_every", 1, "--max_steps", 50, cwd=tmp_path)
+    assert_one_line_error(result, "became", "at step", "last good checkpoint: save/ckpt-", "--learning_rate")
+    step = int(re.search(r"at step (\d+)", result.stderr)[1])
+    assert latest_step(tmp_path) == step - 1
+    sample = run_module("charrnn.sample", "--save_dir", "save", "-n", 30, "--sample", 0, cwd=tmp_path)
+    assert sample.returncode == 0, sample.stderr
+    assert len(sample.stdout) == 31
+
+
+def test_continuing_from_a_truncated_newest_checkpoint_falls_back(tmp_path):
+    write_corpus(tmp_path / "data")
+    result = run_module("charrnn.train", "--data_dir", "data", *TINY_FLAGS, "--save_every", 3, "--max_steps", 9,
+                        cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = tmp_path / "save" / "ckpt-9.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:100])
+    result = run_module("charrnn.train", "--save_dir", "save", "--init_from", "save", "--max_steps", 10,
+                        cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "damaged" in lines[0] and "ckpt-9" in lines[0] and "using save/ckpt-6" in lines[0]
+    assert "training steps 6 to 10" in result.stdout
