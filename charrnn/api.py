@@ -23,12 +23,15 @@ class CharModel:
         self.sampler = Sampler(model, vocab)
         self._evaluators = {}
 
+    def _config(self, temperature, top_k, top_p, sample, seed, num_samples) -> SamplingConfig:
+        seed = secrets.randbelow(2**31 - num_samples) if seed is None else seed
+        return SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p, sample=sample, seed=seed)
+
     def stream(self, prime: Optional[str] = None, length: int = 500, *, temperature: float = 1.0, top_k: int = 0,
                top_p: float = 1.0, sample: int = SAMPLE, seed: Optional[int] = None,
                num_samples: int = 1) -> Iterator[List[str]]:
         """As `generate`, a chunk at a time: yields one string per sample that continues it."""
-        config = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p, sample=sample,
-                                seed=secrets.randbelow(2**31 - num_samples) if seed is None else seed)
+        config = self._config(temperature, top_k, top_p, sample, seed, num_samples)
         return self.sampler.stream(prime or default_prime(self.vocab), length, config, num_samples)
 
     def generate(self, prime: Optional[str] = None, length: int = 500, *, temperature: float = 1.0,
@@ -40,12 +43,8 @@ class CharModel:
         num_samples, a list of that many samples generated as one batch; sample i equals the one
         generated alone with seed + i.
         """
-        pieces = [[] for _ in range(num_samples or 1)]
-        for chunk in self.stream(prime, length, temperature=temperature, top_k=top_k, top_p=top_p, sample=sample,
-                                 seed=seed, num_samples=num_samples or 1):
-            for row, text in zip(pieces, chunk):
-                row.append(text)
-        texts = ["".join(row) for row in pieces]
+        config = self._config(temperature, top_k, top_p, sample, seed, num_samples or 1)
+        texts = self.sampler.generate(prime or default_prime(self.vocab), length, config, num_samples or 1)
         return texts if num_samples is not None else texts[0]
 
     def score(self, text: str, batch_size: int = 1) -> float:

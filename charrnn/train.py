@@ -11,7 +11,8 @@ import sys
 from absl import flags
 
 from charrnn import cli
-from charrnn.config import CELL_TYPES, PRECISIONS, DataConfig, ModelConfig, RunConfig, TrainConfig, resume_config
+from charrnn.config import (CELL_TYPES, PRECISIONS, RECURRENCE_CHOICES, DataConfig, ModelConfig, RunConfig,
+                            TrainConfig, resume_config)
 from charrnn.corpus import find_source, ids_for_vocab, load_corpus
 from charrnn.data import make_splits
 from charrnn.errors import CharRNNError
@@ -58,6 +59,9 @@ flags.DEFINE_integer("keep_checkpoints", _TRAIN.keep_checkpoints, "How many rece
 flags.DEFINE_enum("precision", _TRAIN.precision, PRECISIONS, "Compute precision: bfloat16 (CPUs with AVX512-BF16 "
                   "or AMX, and recent GPUs) or float16 (GPUs, with loss scaling); weights, softmax and loss "
                   "stay float32.")
+flags.DEFINE_enum("recurrence", "auto", RECURRENCE_CHOICES, "Recurrent layers' code path: keras (cuDNN on a GPU), "
+                  "cpu (charrnn.recurrent), auto (whichever measured faster here; keras with a GPU). The "
+                  "checkpoints are the same.")
 flags.DEFINE_integer("intra_op_threads", None, "Threads per TensorFlow op (default: half the cores without a "
                      "GPU, else TensorFlow's choice).", lower_bound=1)
 flags.DEFINE_integer("inter_op_threads", None, "TensorFlow ops run at once (default: 2 without a GPU).",
@@ -156,12 +160,13 @@ def main(argv):
     if checkpoints.has_checkpoint(FLAGS.save_dir) and not continuing_here:
         raise CharRNNError(f"{FLAGS.save_dir} already holds a run; continue it with --init_from "
                            f"{FLAGS.save_dir}, or choose another --save_dir")
-    trainer = Trainer(run, vocab, train_batches, splits.val, FLAGS.save_dir, FLAGS.log_dir)
+    trainer = Trainer(run, vocab, train_batches, splits.val, FLAGS.save_dir, FLAGS.log_dir,
+                      recurrence=FLAGS.recurrence)
     if FLAGS.init_from:
         trainer.restore(checkpoints.find_checkpoint(FLAGS.init_from, "latest", on_skip=cli.warn))
-    needed = trainer.checkpoint_bytes() * (run.train.keep_checkpoints + 1)
-    if _free_bytes(FLAGS.save_dir) < needed:
-        cli.warn(f"warning: {FLAGS.save_dir} has {_free_bytes(FLAGS.save_dir) / 1e6:.0f} MB free, but the "
+    needed, free = trainer.checkpoint_bytes() * (run.train.keep_checkpoints + 1), _free_bytes(FLAGS.save_dir)
+    if free < needed:
+        cli.warn(f"warning: {FLAGS.save_dir} has {free / 1e6:.0f} MB free, but the "
                  f"{run.train.keep_checkpoints} + 1 checkpoints kept need about {needed / 1e6:.0f} MB")
     print(f"{run.run_name}: {len(ids):,} characters of text ({'cached' if corpus.from_cache else 'encoded'}), "
           f"{len(vocab)} distinct, {len(train_batches)} batches per epoch, "

@@ -104,11 +104,11 @@ class Trainer:
         return [*self.model.weights, *self.optimizer.variables, *self.rnn_state]
 
     def _train_step_fn(self, inputs, targets):
-        """inputs, targets [batch, time] -> (loss, gradient global norm before clipping, applied).
+        """inputs, targets [batch, time] -> (loss, gradient global norm before clipping, diverged).
 
-        Updates the weights and the carried state only if the loss and the gradients are finite
-        (`applied`), so a diverging step never reaches the weights. Under float16 the loss-scale
-        optimizer itself skips a step whose scaled gradients overflow, and lowers the scale.
+        A step whose loss or gradients are not finite (`diverged`) reaches neither the weights nor
+        the carried state. Under float16 an overflow of the scaled gradients is not divergence: the
+        loss-scale optimizer skips that step itself (its step counter stays) and lowers the scale.
         """
         scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
         with tf.GradientTape() as tape:
@@ -120,15 +120,21 @@ class Trainer:
         grad_norm = tf.linalg.global_norm(gradients)
         if scaled:
             grad_norm /= self.optimizer.dynamic_scale
-        finite = tf.math.is_finite(loss) if scaled else tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)
+        loss_finite, gradients_finite = tf.math.is_finite(loss), tf.math.is_finite(grad_norm)
+        diverged = tf.logical_not(loss_finite) if scaled else tf.logical_not(loss_finite & gradients_finite)
 
         def update():
             self.optimizer.apply_gradients(zip(gradients, variables))
+            return tf.constant(True)
+
+        def carry_state():
             for variable, state in zip(self.rnn_state, states):
                 variable.assign(state)
             return tf.constant(True)
 
-        return loss, grad_norm, tf.cond(finite, update, lambda: tf.constant(False))
+        tf.cond(diverged, lambda: tf.constant(False), update)
+        tf.cond(loss_finite & gradients_finite, carry_state, lambda: tf.constant(False))
+        return loss, grad_norm, diverged
 
     def evaluate(self) -> float:
         """Mean validation loss in nats/char over every character of the validation split."""
@@ -168,13 +174,16 @@ class Trainer:
                 learning_rate = float(self.learning_rate(step))
                 inputs, targets = next(batches)
                 start = time.perf_counter()
-                loss, grad_norm, applied = self.train_step(inputs, targets)
+                loss, grad_norm, diverged = self.train_step(inputs, targets)
                 loss = float(loss)  # waits for the step, so the clock measures all of it
                 seconds = time.perf_counter() - start
+                if not diverged and self.step == step:  # skipped by the loss-scale optimizer: redo the batch
+                    batches = None
+                    continue
                 if step > first_step:  # this process's first step includes tracing
                     times.append(seconds)
                 step += 1
-                if not applied:
+                if diverged:
                     last_good = self.store.latest.newest or "none saved yet"
                     what = f"loss became {loss}" if not math.isfinite(loss) else f"gradient norm became {float(grad_norm)}"
                     raise CharRNNError(f"the training {what} at step {step}; stopped without applying or saving it "
