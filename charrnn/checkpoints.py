@@ -81,6 +81,17 @@ def find_checkpoint(save_dir: str, which: str = "latest", on_skip=None) -> str:
     raise CharRNNError(f"no intact checkpoint in {save_dir}: {'; '.join(problems)}")
 
 
+def space_shortage(save_dir: str, checkpoint_bytes: int, count: int):
+    """None if the disk of `save_dir` (made or not yet) has room for `count` checkpoints, else why not."""
+    folder = os.path.abspath(save_dir)
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    free, needed = shutil.disk_usage(folder).free, checkpoint_bytes * count
+    if free >= needed:
+        return None
+    return f"{save_dir} has {free / 1e6:,.0f} MB free, but the {count} checkpoints kept need about {needed / 1e6:,.0f} MB"
+
+
 class _Folder:
     """One folder of checkpoints keeping the newest `keep`, listed in its index only once on disk."""
 

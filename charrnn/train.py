@@ -4,7 +4,6 @@ import dataclasses
 import datetime
 import os
 import secrets
-import shutil
 import signal
 import sys
 
@@ -99,14 +98,6 @@ def _data_config(saved: DataConfig) -> DataConfig:
     return DataConfig(data_dir=FLAGS.data_dir, encoding=FLAGS.encoding)
 
 
-def _free_bytes(folder: str) -> int:
-    """Free space where `folder` is, or will be once created."""
-    folder = os.path.abspath(folder)
-    while not os.path.exists(folder):
-        folder = os.path.dirname(folder)
-    return shutil.disk_usage(folder).free
-
-
 def _stop_on_signals(received: list) -> None:
     """SIGINT and SIGTERM both stop training the way Ctrl-C does (save, then exit 128 + signal)."""
     def stop(signum, frame):
@@ -164,10 +155,9 @@ def main(argv):
                       recurrence=FLAGS.recurrence)
     if FLAGS.init_from:
         trainer.restore(checkpoints.find_checkpoint(FLAGS.init_from, "latest", on_skip=cli.warn))
-    needed, free = trainer.checkpoint_bytes() * (run.train.keep_checkpoints + 1), _free_bytes(FLAGS.save_dir)
-    if free < needed:
-        cli.warn(f"warning: {FLAGS.save_dir} has {free / 1e6:.0f} MB free, but the "
-                 f"{run.train.keep_checkpoints} + 1 checkpoints kept need about {needed / 1e6:.0f} MB")
+    shortage = checkpoints.space_shortage(FLAGS.save_dir, trainer.checkpoint_bytes(), run.train.keep_checkpoints + 1)
+    if shortage:
+        cli.warn(f"warning: {shortage}")
     print(f"{run.run_name}: {len(ids):,} characters of text ({'cached' if corpus.from_cache else 'encoded'}), "
           f"{len(vocab)} distinct, {len(train_batches)} batches per epoch, "
           f"training steps {trainer.step} to {trainer.total_steps}; TensorBoard logs in "

@@ -1,3 +1,4 @@
+import collections
 import os
 
 import numpy as np
@@ -132,3 +133,13 @@ def test_a_relative_save_folder_lists_names_relative_to_itself(tmp_path, monkeyp
     index = (tmp_path / "run" / "save" / "checkpoint").read_text()
     assert 'model_checkpoint_path: "ckpt-2"' in index and 'all_model_checkpoint_paths: "ckpt-1"' in index
     assert checkpoints.find_checkpoint(os.path.join("run", "save")) == os.path.join("run", "save", "ckpt-2")
+
+
+DiskUsage = collections.namedtuple("DiskUsage", "total used free")
+
+
+def test_a_disk_short_of_the_kept_checkpoints_is_reported(tmp_path, monkeypatch):
+    assert checkpoints.space_shortage(str(tmp_path / "new" / "save"), 1000, 6) is None
+    monkeypatch.setattr(checkpoints.shutil, "disk_usage", lambda path: DiskUsage(10_000_000, 5_000_000, 5_000_000))
+    message = checkpoints.space_shortage(str(tmp_path / "save"), 2_000_000, 6)
+    assert message == f"{tmp_path / 'save'} has 5 MB free, but the 6 checkpoints kept need about 12 MB"
