@@ -16,7 +16,7 @@ scripts/tflite_generate.py for a generation loop that needs only the TFLite inte
 import tensorflow as tf
 
 from charrnn.config import ARGMAX, SAMPLE
-from charrnn.sampler import pick_next
+from charrnn.sampler import generate_ids
 from charrnn.vocab import code_points
 
 
@@ -48,17 +48,11 @@ class ExportedModel(tf.Module):
     def generate(self, prime, length, temperature, seed):
         ids = self._encode(prime)
         logits, states = self.model(ids[tf.newaxis], self.model.zero_state(1))
-        logits, previous = logits[:, -1], ids[-1:]
         mode = tf.where(temperature > 0, SAMPLE, ARGMAX)
         temperature = tf.where(temperature > 0, temperature, 1.0)
-        weights = self.model.step_weights()
-        generated = tf.TensorArray(tf.int32, size=length)
-        for position in tf.range(length):
-            previous = tf.reshape(pick_next(logits, previous, position, temperature, 0, 1.0, mode, seed[tf.newaxis],
-                                            self._space_id), [1])
-            generated = generated.write(position, previous[0])
-            logits, states = self.model.step(previous, states, weights)
-        text = tf.strings.unicode_encode(tf.gather(self.vocabulary, generated.stack()), "UTF-8")
+        generated, _, _, _ = generate_ids(self.model, logits[:, -1], states, tf.reshape(ids[-1], [1]), 0, length,
+                                          temperature, 0, 1.0, mode, seed[tf.newaxis], self._space_id)
+        text = tf.strings.unicode_encode(tf.gather(self.vocabulary, generated[:, 0]), "UTF-8")
         return {"text": text}
 
     def step_signature(self, batch_size=None) -> list:

@@ -21,7 +21,6 @@ from charrnn.config import ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE, SamplingConfig
 from charrnn.errors import CharRNNError
 from charrnn.vocab import Vocab
 
-__all__ = ["ARGMAX", "SAMPLE", "SAMPLE_AFTER_SPACE", "SamplingConfig", "Sampler", "default_prime", "pick_next"]
 
 def _mix(x):
     """MurmurHash3's 32-bit finalizer: every input bit changes about half the output bits."""
@@ -70,6 +69,19 @@ def pick_next(logits, previous, position, temperature, top_k, top_p, mode, seeds
     return tf.where(use_draw, drawn, greedy)
 
 
+def generate_ids(model, logits, states, previous, start, length, temperature, top_k, top_p, mode, seeds, space_id):
+    """The generation loop: `length` characters per row, from logits [batch, vocab], the states and
+    the previous ids [batch] at position `start`. Returns (ids [length, batch] int32, and the
+    logits, states and last ids the next characters follow from)."""
+    weights = model.step_weights()
+    generated = tf.TensorArray(tf.int32, size=length)
+    for offset in tf.range(length):
+        previous = pick_next(logits, previous, start + offset, temperature, top_k, top_p, mode, seeds, space_id)
+        generated = generated.write(offset, previous)
+        logits, states = model.step(previous, states, weights)
+    return generated.stack(), logits, states, previous
+
+
 def default_prime(vocab: Vocab) -> str:
     """Where generation starts when no prime is given: a new line, as a text's first line does."""
     for char in ("\n", " "):
@@ -100,14 +112,8 @@ class Sampler:
 
     def _generate_chunk(self, logits, states, previous, start, temperature, top_k, top_p, mode, seeds):
         """Generates ids [chunk_size, batch] int32; also returns what the next chunk starts from."""
-        weights = self.model.step_weights()
-        generated = tf.TensorArray(tf.int32, size=self.chunk_size)
-        for offset in tf.range(self.chunk_size):
-            previous = pick_next(logits, previous, start + offset, temperature, top_k, top_p, mode, seeds,
-                                 self._space_id)
-            generated = generated.write(offset, previous)
-            logits, states = self.model.step(previous, states, weights)
-        return generated.stack(), logits, states, previous
+        return generate_ids(self.model, logits, states, previous, start, self.chunk_size, temperature, top_k, top_p,
+                            mode, seeds, self._space_id)
 
     def prime(self, prime: str, num_samples: int = 1):
         """(logits [num_samples, vocab], states) after reading `prime`, one copy per sample."""

@@ -78,10 +78,6 @@ class Vocab:
             return ids, []
         return ids, [chr(c) for c in np.unique(points[ids < 0])]
 
-    def unknown_chars(self, text: str) -> list:
-        """Characters of `text` that are not in the vocabulary, sorted, each once."""
-        return self.lookup(code_points(text))[1]
-
     def encode_code_points(self, points: np.ndarray) -> np.ndarray:
         """[n] ids in the smallest unsigned dtype that holds the vocabulary, from [n] code points."""
         ids, unknown = self.lookup(points)

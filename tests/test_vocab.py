@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from charrnn.errors import CharRNNError
-from charrnn.vocab import Vocab
+from charrnn.vocab import Vocab, code_points
 
 MIXED = "Hello, мир! 你好世界 😀🎉 naïve café\n"
 
@@ -28,7 +28,8 @@ def test_ids_use_the_smallest_unsigned_dtype():
 
 def test_unknown_characters_are_named():
     vocab = Vocab.from_text("abc")
-    assert vocab.unknown_chars("abXcY😀") == ["X", "Y", "😀"]
+    ids, unknown = vocab.lookup(code_points("abXcY😀"))
+    assert unknown == ["X", "Y", "😀"] and ids.tolist() == [0, 1, -1, 2, -1, -1]
     with pytest.raises(CharRNNError, match="'X'"):
         vocab.encode("aXb")
 
