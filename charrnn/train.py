@@ -98,11 +98,17 @@ def _data_config(saved: DataConfig) -> DataConfig:
     return DataConfig(data_dir=FLAGS.data_dir, encoding=FLAGS.encoding)
 
 
-def _stop_on_signals(received: list) -> None:
-    """SIGINT and SIGTERM both stop training the way Ctrl-C does (save, then exit 128 + signal)."""
+def _stop_on_signals(trainer, received: list) -> None:
+    """SIGINT and SIGTERM ask the trainer to stop after the current step (it saves; exit 128 + signal).
+
+    The first signal only sets a flag: an exception raised inside a TensorFlow call can crash the
+    process. A second one stops at once.
+    """
     def stop(signum, frame):
         received.append(signum)
-        raise KeyboardInterrupt
+        if len(received) > 1:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stop)
@@ -163,7 +169,7 @@ def main(argv):
           f"training steps {trainer.step} to {trainer.total_steps}; TensorBoard logs in "
           f"{os.path.join(FLAGS.log_dir, run.run_name)}", flush=True)
     signals = []
-    _stop_on_signals(signals)
+    _stop_on_signals(trainer, signals)
     result = trainer.train()
 
     if result.median_time_per_batch is not None:

@@ -54,6 +54,7 @@ class Trainer:
                  log_dir: str, out=None, recurrence: str = "auto"):
         self.run, self.vocab, self.train_batches, self.val_ids = run, vocab, train, val
         self.save_dir, self.out = save_dir, out
+        self.stop_requested = False  # set (by a signal handler) to stop and save after the current step
         self.total_steps = run.train.num_epochs * len(train)
         if run.train.max_steps is not None:
             self.total_steps = min(self.total_steps, run.train.max_steps)
@@ -151,7 +152,8 @@ class Trainer:
         self.summaries.text(step, "sample", sample)
 
     def train(self) -> TrainResult:
-        """Runs until total_steps. Ctrl-C saves a checkpoint and returns with interrupted=True."""
+        """Runs until total_steps. Ctrl-C (KeyboardInterrupt) or stop_requested saves a checkpoint and
+        returns with interrupted=True."""
         cfg = self.run.train
         batches_per_epoch = len(self.train_batches)
         chars_per_batch = self.train_batches.batch_size * self.train_batches.seq_length
@@ -164,6 +166,8 @@ class Trainer:
         batches = None
         try:
             while self.step < self.total_steps:
+                if self.stop_requested:
+                    raise KeyboardInterrupt
                 step = self.step
                 epoch, position = divmod(step, batches_per_epoch)
                 if position == 0:
@@ -204,6 +208,7 @@ class Trainer:
         except KeyboardInterrupt:
             interrupted = True
         finally:
+            batches = None  # stops tf.data's reader thread before anything else happens
             progress.close()
             self.summaries.close()
         path = self.store.save(self.step) if self.step > 0 else None

@@ -94,6 +94,13 @@ def test_ctrl_c_saves_the_current_step(tmp_path):
     assert result.checkpoint.endswith("ckpt-7") and os.path.exists(result.checkpoint + ".index")
 
 
+def test_a_requested_stop_finishes_the_step_then_saves(tmp_path):
+    trainer, _ = make_trainer(tmp_path, tiny_run(max_steps=30))
+    before_step(trainer, 7, lambda: setattr(trainer, "stop_requested", True))  # as SIGTERM's handler does
+    result = trainer.train()
+    assert result.interrupted and result.step == 8 and result.checkpoint.endswith("ckpt-8")
+
+
 def test_a_diverging_run_stops_without_saving_the_bad_step(tmp_path):
     trainer, _ = make_trainer(tmp_path, tiny_run(save_every=1, max_steps=20))
     bias = trainer.model.dense.bias
