@@ -4,7 +4,6 @@ Prints the mean loss over every character in nats/char, bits/char and perplexity
 """
 
 import dataclasses
-import sys
 
 from absl import flags
 
@@ -39,9 +38,11 @@ def _split_ids(run, vocab):
         raise CharRNNError(f"{FLAGS.save_dir}/config.json does not say what text the run trained on; "
                            f"give --data_dir or --input_file")
     corpus = load_corpus(find_source(data.data_dir, data.input_file, FLAGS.encoding or data.encoding))
+    if corpus.cache_problem:
+        cli.warn(f"warning: {corpus.cache_problem}")
     if data.sha256 and corpus.sha256 != data.sha256:
-        print("warning: the training text has changed since this run was trained, so its held-out split "
-              "is not the one training held out", file=sys.stderr)
+        cli.warn("warning: the training text has changed since this run was trained, so its held-out split "
+                 "is not the one training held out")
     splits = split_ids(ids_for_vocab(corpus, vocab), run.train.val_frac, run.train.test_frac)
     ids = getattr(splits, FLAGS.split)
     if len(ids) < 2:

@@ -64,8 +64,7 @@ class Trainer:
         self.model.build_variables()
         self.learning_rate = keras.optimizers.schedules.ExponentialDecay(
             run.train.learning_rate, decay_steps=len(train), decay_rate=run.train.decay_rate, staircase=True)
-        # The optimizer clips, so that under float16 it clips the gradients after unscaling them.
-        self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate, global_clipnorm=run.train.grad_clip)
+        self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
         if run.train.precision == "float16":  # float16 gradients would underflow without a loss scale
             self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
         self.optimizer.build(self.model.trainable_variables)
@@ -118,9 +117,12 @@ class Trainer:
             objective = self.optimizer.scale_loss(loss) if scaled else loss
         variables = self.model.trainable_variables
         gradients = tape.gradient(objective, variables)
-        grad_norm = tf.linalg.global_norm(gradients)
-        if scaled:
-            grad_norm /= self.optimizer.dynamic_scale
+        scale = self.optimizer.dynamic_scale if scaled else 1.0
+        # One norm serves the clipping and the log. Scaled gradients are clipped at grad_clip x
+        # scale, which is clipping the unscaled ones at grad_clip.
+        scaled_norm = tf.linalg.global_norm(gradients)
+        gradients, _ = tf.clip_by_global_norm(gradients, self.run.train.grad_clip * scale, use_norm=scaled_norm)
+        grad_norm = scaled_norm / scale
         loss_finite, gradients_finite = tf.math.is_finite(loss), tf.math.is_finite(grad_norm)
         diverged = tf.logical_not(loss_finite) if scaled else tf.logical_not(loss_finite & gradients_finite)
 

@@ -47,6 +47,11 @@ def write_corpus(data_dir, length=6000):
 TINY_FLAGS = ("--rnn_size", 16, "--num_layers", 1, "--batch_size", 4, "--seq_length", 16, "--seed", 1)
 
 
+def start_training(root, *flags):
+    """`python -m charrnn.train` on root/data with TINY_FLAGS, in the background."""
+    return start_module("charrnn.train", "--data_dir", "data", *TINY_FLAGS, *flags, cwd=root)
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """A folder where `python -m charrnn.train` ran 12 steps: data/, save/, logs/e2e/ and its stdout."""

@@ -5,13 +5,9 @@ import re
 import signal
 import time
 
-from conftest import TINY_FLAGS, assert_one_line_error, run_module, start_module, write_corpus
+from conftest import TINY_FLAGS, assert_one_line_error, run_module, start_training, write_corpus
 
 TARGET_STEP = 60
-
-
-def start_training(root, *flags):
-    return start_module("charrnn.train", "--data_dir", "data", *TINY_FLAGS, *flags, cwd=root)
 
 
 def latest_step(root) -> int:

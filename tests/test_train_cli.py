@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from conftest import TINY_FLAGS, assert_one_line_error, run_module, start_module, write_corpus
+from conftest import TINY_FLAGS, assert_one_line_error, run_module, start_training, write_corpus
 
 
 def test_train_prints_progress_and_writes_the_run_folder(trained_run):
@@ -107,10 +107,6 @@ def test_continuing_on_text_with_new_characters_is_refused(saved_run):
 def test_continuing_from_a_corrupt_config_is_refused(saved_run):
     (saved_run / "save" / "config.json").write_text('{"format": 1, "model": ')
     assert_one_line_error(error_run(saved_run, "--init_from", "save"), "config.json is not valid JSON")
-
-
-def start_training(root, *flags):
-    return start_module("charrnn.train", "--data_dir", "data", *TINY_FLAGS, *flags, cwd=root)
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
