@@ -10,13 +10,20 @@
 import secrets
 from typing import Iterator, List, Optional, Union
 
-from charrnn.checkpoints import load_model
-from charrnn.evaluation import Evaluator
-from charrnn.sampler import SAMPLE, Sampler, SamplingConfig, default_prime
+import tensorflow as tf
+
+from charrnn.inference.sampler import SAMPLE, Sampler, SamplingConfig, default_prime
+from charrnn.inference.scoring import Evaluator
+from charrnn.model.network import CharRNN
+from charrnn.training import checkpoints
+from charrnn.training.run_folder import read_run_files
 
 
 class CharModel:
-    """A trained model with its vocabulary, ready to generate and score text."""
+    """A trained model with its vocabulary, ready to generate and score text.
+
+    model: the CharRNN; vocab: its Vocab; config: the RunConfig it was trained with.
+    """
 
     def __init__(self, model, vocab, config):
         self.model, self.vocab, self.config = model, vocab, config
@@ -58,5 +65,13 @@ class CharModel:
 
 
 def load(save_dir: str = "save", checkpoint: str = "latest", on_skip=None) -> CharModel:
-    """The run in `save_dir` at checkpoint 'latest', 'best' or a checkpoint prefix."""
-    return CharModel(*load_model(save_dir, checkpoint, on_skip))
+    """The run in `save_dir` at checkpoint 'latest', 'best' or a checkpoint prefix.
+
+    A damaged newest checkpoint is passed over for the newest intact one, and on_skip(message) told.
+    """
+    config, vocab = read_run_files(save_dir)
+    path = checkpoints.find_checkpoint(save_dir, checkpoint, on_skip)
+    model = CharRNN(config.model)
+    model.build_variables()
+    checkpoints.restore(tf.train.Checkpoint(model=model), path, partial=True)
+    return CharModel(model, vocab, config)

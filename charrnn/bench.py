@@ -1,6 +1,6 @@
 """Speed: python -m charrnn.bench [--quick] [--precision bfloat16] | --sample [--save_dir save]
 
-Training: times the real training step (charrnn.trainer) on random data: char-rnn-tensorflow's
+Training: times the real training step (charrnn.training.speed) on random data: char-rnn-tensorflow's
 default model first, compared with the figures its users reported, then a table in the manner
 of torch-rnn's benchmark. Per row: the median time per batch after warm-up, characters per
 second, the model's GFLOP/s and the peak resident memory while the row ran. The table goes to
@@ -22,8 +22,8 @@ import time
 from absl import flags
 
 from charrnn import cli
-from charrnn.config import CELL_TYPES, PRECISIONS, RECURRENCE_CHOICES, ModelConfig, RunConfig, TrainConfig
-from charrnn.errors import CharRNNError
+from charrnn.core.config import CELL_TYPES, ModelConfig, RunConfig, TrainConfig
+from charrnn.core.errors import CharRNNError
 
 # char-rnn-tensorflow's default model (2x128 LSTM, batch 50x50, 65 characters), s/batch as
 # measured by its users and collected in this project's seed.
@@ -34,9 +34,7 @@ VOCAB_SIZE = 65
 flags.DEFINE_bool("quick", False, "A few rows instead of the full table.")
 flags.DEFINE_list("rows", None, "Rows to time as cell:layers:units, e.g. lstm:2:128,gru:1:512 (default: "
                   "the default model, then {lstm, gru} x {1, 2, 3} layers x {128, 256, 512} units).")
-flags.DEFINE_enum("precision", "float32", PRECISIONS, "Compute precision, as charrnn.train --precision.")
-flags.DEFINE_enum("recurrence", "auto", RECURRENCE_CHOICES, "Recurrent layers' code path: keras (cuDNN on a GPU), "
-                  "cpu (charrnn.recurrent), auto (cpu without a GPU).")
+cli.define_compute_flags()  # --precision, --recurrence and the thread pools, as charrnn.train's
 flags.DEFINE_integer("batch_size", 50, "Batch size.", lower_bound=1)
 flags.DEFINE_integer("seq_length", 50, "Sequence length.", lower_bound=1)
 flags.DEFINE_integer("steps", 20, "Timed steps per row.", lower_bound=1)
@@ -48,17 +46,7 @@ flags.DEFINE_list("num_samples", ["1", "64"], "With --sample: batch sizes to tim
 flags.DEFINE_integer("length", 2000, "With --sample: characters per sample.", lower_bound=1)
 flags.DEFINE_string("out", os.path.join("logs", "bench", "bench.json"), "JSON report.")
 flags.DEFINE_string("summary_dir", os.path.join("logs", "bench"), "TensorBoard folder for the table.")
-flags.DEFINE_integer("intra_op_threads", None, "As charrnn.train --intra_op_threads.", lower_bound=1)
-flags.DEFINE_integer("inter_op_threads", None, "As charrnn.train --inter_op_threads.", lower_bound=1)
 FLAGS = flags.FLAGS
-
-
-def training_flops_per_batch(model: ModelConfig, batch_size: int, seq_length: int) -> float:
-    """Multiply-adds x 2 of one training step's matmuls: forward, plus twice that backward."""
-    gates = {"lstm": 4, "gru": 3, "rnn": 1}[model.model]
-    per_char = sum(2 * (model.rnn_size + model.rnn_size) * gates * model.rnn_size for _ in range(model.num_layers))
-    per_char += 2 * model.rnn_size * model.vocab_size
-    return 3.0 * batch_size * seq_length * per_char
 
 
 def parse_row(text: str) -> tuple:
@@ -95,58 +83,14 @@ def device_name() -> str:
         return platform.processor() or "CPU"
 
 
-def _peak_rss_mib() -> float:
-    """Peak resident memory since the last reset (Linux), else since the process started."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _reset_peak_rss() -> None:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # resets VmHWM to the current resident size
-    except OSError:
-        pass
-
-
 def time_row(row: tuple, work_dir: str) -> dict:
-    """Builds the trainer for one model on random ids and times its training step."""
-    import numpy as np
-
-    from charrnn.data import Batches
-    from charrnn.trainer import Trainer
-    from charrnn.vocab import Vocab
+    from charrnn.training.speed import time_training_step
 
     cell, layers, units = row
-    model = ModelConfig(vocab_size=VOCAB_SIZE, model=cell, rnn_size=units, num_layers=layers)
-    train = TrainConfig(batch_size=FLAGS.batch_size, seq_length=FLAGS.seq_length, precision=FLAGS.precision)
-    steps = FLAGS.warmup + FLAGS.steps
-    ids = np.random.default_rng(0).integers(0, VOCAB_SIZE, steps * train.batch_size * train.seq_length + 1)
-    batches = Batches(ids.astype(np.uint8), train.batch_size, train.seq_length)
-    vocab = Vocab(chr(32 + i) for i in range(VOCAB_SIZE))
-    name = f"{cell}_{layers}x{units}"
-    _reset_peak_rss()
-    trainer = Trainer(RunConfig(model, train, run_name=name), vocab, batches, ids[:100].astype(np.uint8),
-                      os.path.join(work_dir, name), work_dir, recurrence=FLAGS.recurrence)
-    times = []
-    for i in range(steps):
-        inputs, targets = batches[i]
-        start = time.perf_counter()
-        loss = float(trainer.train_step(inputs, targets)[0])  # waits for the step
-        times.append(time.perf_counter() - start)
-    seconds = statistics.median(times[FLAGS.warmup:])
-    chars = train.batch_size * train.seq_length
-    return {"model": cell, "num_layers": layers, "rnn_size": units, "seconds_per_batch": seconds,
-            "chars_per_second": chars / seconds,
-            "gflop_per_second": training_flops_per_batch(model, train.batch_size, train.seq_length) / seconds / 1e9,
-            "peak_rss_mib": _peak_rss_mib(), "cpu_recurrence": trainer.model.cpu_recurrence, "final_loss": loss}
+    return time_training_step(ModelConfig(vocab_size=VOCAB_SIZE, model=cell, rnn_size=units, num_layers=layers),
+                              TrainConfig(batch_size=FLAGS.batch_size, seq_length=FLAGS.seq_length,
+                                          precision=FLAGS.precision),
+                              FLAGS.steps, FLAGS.warmup, work_dir, recurrence=FLAGS.recurrence)
 
 
 def format_row(result: dict) -> str:
@@ -159,8 +103,8 @@ def format_row(result: dict) -> str:
 def sampling_speed() -> dict:
     """{batch size: chars/s} of the median of 5 timed generations after one that compiles."""
     from charrnn.api import CharModel, load
-    from charrnn.model import CharRNN
-    from charrnn.vocab import Vocab
+    from charrnn.data.vocab import Vocab
+    from charrnn.model.network import CharRNN
 
     if FLAGS.save_dir:
         model = load(FLAGS.save_dir, on_skip=cli.warn)
@@ -183,37 +127,8 @@ def sampling_speed() -> dict:
     return speeds
 
 
-def main(argv):
-    del argv
-    if FLAGS.sample:
-        for text in FLAGS.num_samples:
-            if not text.isdigit() or int(text) < 1:
-                raise CharRNNError(f"--num_samples takes positive integers, got {text!r}")
-    rows = table_rows()
-    cli.import_tensorflow_quietly()
-    threads = cli.configure_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)
-    import tensorflow as tf
-
-    from charrnn.model import gpu_available
-    from charrnn.summaries import Summaries
-
-    header = {"device": device_name(), "tensorflow": tf.__version__, "precision": FLAGS.precision,
-              "batch_size": FLAGS.batch_size, "seq_length": FLAGS.seq_length, "steps": FLAGS.steps,
-              "threads": {"intra_op": threads[0], "inter_op": threads[1]},
-              "recurrence": FLAGS.recurrence + (" (keras)" if gpu_available() else " (charrnn.recurrent)")
-              if FLAGS.recurrence == "auto" else FLAGS.recurrence,
-              "date": datetime.datetime.now().isoformat(timespec="seconds")}
-    print(f"device {header['device']}; TensorFlow {header['tensorflow']}; precision {FLAGS.precision}; "
-          f"recurrent layers {header['recurrence']}; "
-          f"threads intra-op {threads[0]}, inter-op {threads[1]}; batch {FLAGS.batch_size} x {FLAGS.seq_length}; "
-          f"median of {FLAGS.steps} steps after {FLAGS.warmup}", flush=True)
-    if FLAGS.sample:
-        speeds = sampling_speed()
-        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
-        with open(FLAGS.out, "w") as f:
-            json.dump({**header, "sampling_chars_per_second": speeds}, f, indent=2)
-        print(f"wrote {FLAGS.out}")
-        return
+def training_table(rows: list) -> tuple:
+    """({"rows": results, ...}, the printed lines): each row timed, printed as it finishes."""
     results, lines = [], []
     with tempfile.TemporaryDirectory(prefix="charrnn_bench_") as work_dir:
         for row in rows:
@@ -226,12 +141,43 @@ def main(argv):
                                        for name, reference in REFERENCE_SECONDS_PER_BATCH.items())
                 lines.append(f"default model vs char-rnn-tensorflow on: {comparison}")
                 print(lines[-1], flush=True)
+    return {"rows": results, "reference_seconds_per_batch": REFERENCE_SECONDS_PER_BATCH}, lines
+
+
+def main(argv):
+    del argv  # cli.run refuses positional arguments
+    if FLAGS.sample:
+        for text in FLAGS.num_samples:
+            if not text.isdigit() or int(text) < 1:
+                raise CharRNNError(f"--num_samples takes positive integers, got {text!r}")
+    rows = table_rows()
+    cli.import_tensorflow_quietly()
+    threads = cli.configure_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)
+    import tensorflow as tf
+
+    from charrnn.training.summaries import Summaries
+
+    header = {"device": device_name(), "tensorflow": tf.__version__, "precision": FLAGS.precision,
+              "batch_size": FLAGS.batch_size, "seq_length": FLAGS.seq_length, "steps": FLAGS.steps,
+              "threads": {"intra_op": threads[0], "inter_op": threads[1]},
+              "recurrence": FLAGS.recurrence + (" (each row's path: keras or charrnn)" if FLAGS.recurrence == "auto"
+                                                else ""),
+              "date": datetime.datetime.now().isoformat(timespec="seconds")}
+    print(f"device {header['device']}; TensorFlow {header['tensorflow']}; precision {FLAGS.precision}; "
+          f"recurrent layers {header['recurrence']}; "
+          f"threads intra-op {threads[0]}, inter-op {threads[1]}; batch {FLAGS.batch_size} x {FLAGS.seq_length}; "
+          f"median of {FLAGS.steps} steps after {FLAGS.warmup}", flush=True)
+    if FLAGS.sample:
+        results, lines = {"sampling_chars_per_second": sampling_speed()}, None
+    else:
+        results, lines = training_table(rows)
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
     with open(FLAGS.out, "w") as f:
-        json.dump({**header, "rows": results, "reference_seconds_per_batch": REFERENCE_SECONDS_PER_BATCH}, f, indent=2)
-    summaries = Summaries(os.path.join(FLAGS.summary_dir, f"{FLAGS.precision}_{header['date'].replace(':', '-')}"))
-    summaries.text(0, "bench", "\n".join([json.dumps(header)] + lines))
-    summaries.close()
+        json.dump({**header, **results}, f, indent=2)
+    if lines:
+        summaries = Summaries(os.path.join(FLAGS.summary_dir, f"{FLAGS.precision}_{header['date'].replace(':', '-')}"))
+        summaries.text(0, "bench", "\n".join([json.dumps(header)] + lines))
+        summaries.close()
     print(f"wrote {FLAGS.out}")
 
 

@@ -1,4 +1,5 @@
-"""What the entry points share: one-line errors instead of tracebacks, and a quiet TensorFlow."""
+"""What the commands share: their common flags, one-line errors instead of tracebacks, a quiet
+TensorFlow loaded only once the flags are checked, and a quick exit."""
 
 import os
 import sys
@@ -6,7 +7,30 @@ from typing import Optional
 
 from absl import app, flags, logging
 
-from charrnn.errors import CharRNNError
+from charrnn.core.config import PRECISIONS, RECURRENCE_CHOICES
+from charrnn.core.errors import CharRNNError
+
+
+def define_save_dir(help_text: str = "Run folder written by charrnn.train.") -> None:
+    flags.DEFINE_string("save_dir", "save", help_text)
+
+
+def define_checkpoint() -> None:
+    flags.DEFINE_string("checkpoint", "latest", "latest, best (lowest validation loss) or a checkpoint prefix.")
+
+
+def define_compute_flags() -> None:
+    """--precision, --recurrence and TensorFlow's thread pools (charrnn.train and charrnn.bench)."""
+    flags.DEFINE_enum("precision", "float32", PRECISIONS, "Compute precision: bfloat16 (CPUs with AVX512-BF16 "
+                      "or AMX, and recent GPUs) or float16 (GPUs, with loss scaling); weights, softmax and loss "
+                      "stay float32.")
+    flags.DEFINE_enum("recurrence", "auto", RECURRENCE_CHOICES, "Recurrent layers' code path: keras (cuDNN on a "
+                      "GPU), cpu (charrnn.model.recurrent), auto (keras with a GPU; without one, whichever "
+                      "measured faster for the cell, depth and precision). The checkpoints are the same.")
+    flags.DEFINE_integer("intra_op_threads", None, "Threads per TensorFlow op (default: half the cores without "
+                         "a GPU, else TensorFlow's choice).", lower_bound=1)
+    flags.DEFINE_integer("inter_op_threads", None, "TensorFlow ops run at once (default: 2 without a GPU).",
+                         lower_bound=1)
 
 
 def _program() -> str:
@@ -78,6 +102,24 @@ def configure_threads(intra_op: Optional[int], inter_op: Optional[int]) -> tuple
             tf.config.threading.get_inter_op_parallelism_threads())
 
 
+def _exit(code) -> None:
+    """Ends the process with `code` (an int, or None for 0).
+
+    Once TensorFlow is loaded, the interpreter's teardown of its modules and threads took 1.2 to
+    1.7 s on this project's machine, longer than sampling a few hundred characters, so the process
+    ends without it, after flushing what it printed. By then every file a command writes is
+    closed: checkpoints and the run's JSON files are fsynced, the TensorBoard writer closed.
+    """
+    if "tensorflow" not in sys.modules:
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe, as in `charrnn.sample | head`
+            pass
+    os._exit(code or 0)
+
+
 def run(main) -> None:
     """absl's app.run, with a CharRNNError, an OS error or Ctrl-C reported as one line on stderr."""
 
@@ -86,14 +128,18 @@ def run(main) -> None:
         if not flags.FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)
         try:
-            if len(argv) > 1:
-                raise CharRNNError(f"unexpected arguments {argv[1:]}; flags are written --name value")
-            return main(argv)
-        except CharRNNError as e:
-            fail(str(e))
-        except OSError as e:
-            fail(f"{str(e.filename) + ': ' if e.filename else ''}{e.strerror or e}")
-        except KeyboardInterrupt:  # outside the training loop, which saves and exits by itself
-            fail("interrupted", code=130)
+            try:
+                if len(argv) > 1:
+                    raise CharRNNError(f"unexpected arguments {argv[1:]}; flags are written --name value")
+                main(argv)
+            except CharRNNError as e:
+                fail(str(e))
+            except OSError as e:
+                fail(f"{str(e.filename) + ': ' if e.filename else ''}{e.strerror or e}")
+            except KeyboardInterrupt:  # outside the training loop, which saves and exits by itself
+                fail("interrupted", code=130)
+        except SystemExit as e:
+            _exit(e.code)
+        _exit(0)
 
     app.run(guarded_main, flags_parser=_parse_flags)

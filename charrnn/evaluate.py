@@ -8,13 +8,14 @@ import dataclasses
 from absl import flags
 
 from charrnn import cli
-from charrnn.corpus import encode_file, find_source, ids_for_vocab, load_corpus
-from charrnn.data import split_ids
-from charrnn.errors import CharRNNError
-from charrnn.run_folder import read_run_files
+from charrnn.core.errors import CharRNNError
+from charrnn.data.batches import split_ids
+from charrnn.data.corpus import read_text
+from charrnn.data.text_files import encode_file
+from charrnn.training.run_folder import read_run_files
 
-flags.DEFINE_string("save_dir", "save", "Run folder written by charrnn.train.")
-flags.DEFINE_string("checkpoint", "latest", "latest, best (lowest validation loss) or a checkpoint prefix.")
+cli.define_save_dir()
+cli.define_checkpoint()
 flags.DEFINE_enum("split", "val", ["val", "test"], "Held-out part of the run's training text to score "
                   "(the same characters training held out).")
 flags.DEFINE_string("text_file", None, "Score this text file instead of a split of the training text.")
@@ -31,20 +32,17 @@ FLAGS = flags.FLAGS
 
 def _split_ids(run, vocab):
     """(ids of the asked split, a description of it) from the run's training text."""
-    data = run.data
+    data = dataclasses.replace(run.data, encoding=FLAGS.encoding or run.data.encoding)
     if FLAGS.data_dir or FLAGS.input_file:
         data = dataclasses.replace(data, data_dir=FLAGS.data_dir, input_file=FLAGS.input_file)
     if not (data.data_dir or data.input_file):
         raise CharRNNError(f"{FLAGS.save_dir}/config.json does not say what text the run trained on; "
                            f"give --data_dir or --input_file")
-    corpus = load_corpus(find_source(data.data_dir, data.input_file, FLAGS.encoding or data.encoding))
-    if corpus.cache_problem:
-        cli.warn(f"warning: {corpus.cache_problem}")
+    ids, corpus = read_text(data, vocab, warn=cli.warn)
     if data.sha256 and corpus.sha256 != data.sha256:
         cli.warn("warning: the training text has changed since this run was trained, so its held-out split "
                  "is not the one training held out")
-    splits = split_ids(ids_for_vocab(corpus, vocab), run.train.val_frac, run.train.test_frac)
-    ids = getattr(splits, FLAGS.split)
+    ids = getattr(split_ids(ids, run.train.val_frac, run.train.test_frac), FLAGS.split)
     if len(ids) < 2:
         raise CharRNNError(f"the run has no {FLAGS.split} split (it trained with --{FLAGS.split}_frac "
                            f"{getattr(run.train, FLAGS.split + '_frac')})")
@@ -61,10 +59,10 @@ def main(argv):
         ids, what = _split_ids(run, vocab)
 
     cli.import_tensorflow_quietly()
-    from charrnn.checkpoints import load_model
-    from charrnn.evaluation import Evaluator
+    from charrnn.api import load
+    from charrnn.inference.scoring import Evaluator
 
-    model, _, _ = load_model(FLAGS.save_dir, FLAGS.checkpoint, on_skip=cli.warn)
+    model = load(FLAGS.save_dir, FLAGS.checkpoint, on_skip=cli.warn).model
     score = Evaluator(model, FLAGS.batch_size or run.train.batch_size, run.train.seq_length).score(ids, progress=True)
     print(f"{what}: {score.nats_per_char:.4f} nats/char, {score.bits_per_char:.4f} bits/char, "
           f"perplexity {score.perplexity:.3f} ({score.num_predicted:,} characters scored)")

@@ -1,7 +1,8 @@
 """Export a trained model: python -m charrnn.export --save_dir save --format saved_model|tflite --out PATH
 
 A SavedModel folder for servers (tf.saved_model.load(PATH).generate(...), no charrnn needed) or a
-TFLite file for phones, with its vocabulary beside it as <name>.vocab.json. See charrnn/exporting.py.
+TFLite file for phones, with its vocabulary beside it as <name>.vocab.json. See
+charrnn/inference/exported_model.py.
 """
 
 import os
@@ -9,11 +10,11 @@ import os
 from absl import flags
 
 from charrnn import cli
-from charrnn.errors import CharRNNError
-from charrnn.files import atomic_write_bytes
+from charrnn.core.errors import CharRNNError
+from charrnn.core.files import atomic_write_bytes
 
-flags.DEFINE_string("save_dir", "save", "Run folder written by charrnn.train.")
-flags.DEFINE_string("checkpoint", "latest", "latest, best (lowest validation loss) or a checkpoint prefix.")
+cli.define_save_dir()
+cli.define_checkpoint()
 flags.DEFINE_enum("format", "saved_model", ["saved_model", "tflite"], "What to write.")
 flags.DEFINE_string("out", None, "The SavedModel folder or the .tflite file to write (must not exist yet).")
 FLAGS = flags.FLAGS
@@ -32,16 +33,17 @@ def main(argv):
     if os.path.exists(FLAGS.out):
         raise CharRNNError(f"{FLAGS.out} already exists; choose another --out or remove it")
     cli.import_tensorflow_quietly()
-    from charrnn import exporting
-    from charrnn.checkpoints import load_model
+    from charrnn.api import load
+    from charrnn.inference import exported_model
 
-    model, vocab, _ = load_model(FLAGS.save_dir, FLAGS.checkpoint, on_skip=cli.warn)
+    trained = load(FLAGS.save_dir, FLAGS.checkpoint, on_skip=cli.warn)
+    model, vocab = trained.model, trained.vocab
     written = [FLAGS.out]
     if FLAGS.format == "saved_model":
-        exporting.save_saved_model(model, vocab, FLAGS.out)
+        exported_model.save_saved_model(model, vocab, FLAGS.out)
     else:
         vocab_path = os.path.splitext(FLAGS.out)[0] + ".vocab.json"
-        atomic_write_bytes(FLAGS.out, exporting.tflite_bytes(model, vocab))
+        atomic_write_bytes(FLAGS.out, exported_model.tflite_bytes(model, vocab))
         atomic_write_bytes(vocab_path, vocab.to_json().encode("utf-8"))
         written.append(vocab_path)
     for path in written:

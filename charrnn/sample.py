@@ -6,10 +6,10 @@ import sys
 from absl import flags
 
 from charrnn import cli
-from charrnn.config import SamplingConfig
-from charrnn.errors import CharRNNError
+from charrnn.core.config import SamplingConfig
+from charrnn.core.errors import CharRNNError
 
-flags.DEFINE_string("save_dir", "save", "Run folder written by charrnn.train.")
+cli.define_save_dir()
 flags.DEFINE_integer("n", 500, "Number of characters to generate (any length: memory stays constant).")
 flags.DEFINE_string("prime", "", "Text fed to the model first and printed before the sample "
                     "(default: generation starts after a new line, which is not printed).")
@@ -18,14 +18,14 @@ flags.DEFINE_float("temperature", 1.0, "Divides the logits: below 1 is more cons
 flags.DEFINE_integer("top_k", 0, "Sample only from the k most likely characters (0: all).")
 flags.DEFINE_float("top_p", 1.0, "Sample only from the most likely characters that together hold this "
                    "probability (nucleus sampling; 1: all).")
-# Modes as in charrnn.sampler, which is imported only after TensorFlow has been quietened.
+# Modes as in charrnn.inference.sampler, which is imported only after TensorFlow has been quietened.
 flags.DEFINE_enum("sample", "1", ["0", "1", "2"],
                   "0: argmax; 1: sample every character; 2: sample only after a space, argmax elsewhere.")
 flags.DEFINE_integer("seed", None, "Seed for reproducible sampling (default: a random one). Sample i of "
                      "--num_samples uses seed + i.")
 flags.DEFINE_integer("num_samples", 1, "Samples to generate as one batch, printed one after another.")
 flags.DEFINE_bool("stream", False, "Print characters as they are generated; Ctrl-C stops and keeps them.")
-flags.DEFINE_string("checkpoint", "latest", "latest, best (lowest validation loss) or a checkpoint prefix.")
+cli.define_checkpoint()
 FLAGS = flags.FLAGS
 
 

@@ -24,7 +24,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
 from charrnn.cli import import_tensorflow_quietly  # noqa: E402
-from charrnn.corpus import find_source, load_corpus  # noqa: E402
+from charrnn.data.corpus import find_source, load_corpus  # noqa: E402
 
 ASCII_WORDS = "the of and to in that it with as for was on be by he his at from this had not are but".split()
 # Over 256 distinct characters, so the ids need uint16.
@@ -82,9 +82,9 @@ def time_to_first_step(input_file: str, work_dir: str) -> tuple:
     import_tensorflow_quietly()
     imported = time.perf_counter()
 
-    from charrnn.config import ModelConfig, RunConfig, TrainConfig
-    from charrnn.data import make_splits
-    from charrnn.trainer import Trainer
+    from charrnn.core.config import ModelConfig, RunConfig, TrainConfig
+    from charrnn.data.batches import make_splits
+    from charrnn.training.trainer import Trainer
 
     class FirstLine(io.StringIO):
         seen = None

@@ -7,6 +7,8 @@ import sys
 import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The local mirror of public corpora beside the checkout (tests never download).
+SHARED_DATA = os.path.join(os.path.dirname(REPO_ROOT), "shared", "data")
 
 # Repetitive enough that a tiny model learns it in a few dozen steps.
 VERSE = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\n"
@@ -14,17 +16,29 @@ VERSE = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\n"
          "First Citizen:\nYou are all resolved rather to die than to famish?\n\n")
 
 
+def clean_env() -> dict:
+    """The environment child processes run in: the caller's without the variables that change what
+    charrnn, TensorFlow or Keras do, so that no test depends on them, and with this checkout importable."""
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("CHARRNN_", "TF_", "KERAS_", "CUDA_", "PYTHON"))}
+    return dict(env, PYTHONPATH=REPO_ROOT)
+
+
+@pytest.fixture(autouse=True)
+def no_data_mirror(monkeypatch):
+    """In-process tests too run without the caller's data mirror; the tests that need one set it."""
+    monkeypatch.delenv("CHARRNN_DATA_MIRROR", raising=False)
+
+
 def run_module(module, *args, cwd=None, timeout=240):
     """Runs `python -m module args` and returns the CompletedProcess (text mode)."""
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd, env=clean_env(),
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def start_module(module, *args, cwd):
     """Starts `python -m module args` in the background: a Popen with text pipes for stdout and stderr."""
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
-    return subprocess.Popen([sys.executable, "-m", module, *map(str, args)], cwd=cwd, env=env, text=True,
+    return subprocess.Popen([sys.executable, "-m", module, *map(str, args)], cwd=cwd, env=clean_env(), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
 
 

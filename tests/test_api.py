@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import charrnn
-from charrnn.errors import CharRNNError
+from charrnn.core.errors import CharRNNError
 
 from conftest import REPO_ROOT, VERSE, run_module
 

@@ -2,9 +2,10 @@ import json
 
 import pytest
 
-from charrnn.bench import parse_row, training_flops_per_batch
-from charrnn.config import ModelConfig
-from charrnn.errors import CharRNNError
+from charrnn.bench import parse_row
+from charrnn.training.speed import training_flops_per_batch
+from charrnn.core.config import ModelConfig
+from charrnn.core.errors import CharRNNError
 
 from conftest import assert_one_line_error, run_module
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from charrnn import checkpoints
-from charrnn.config import ModelConfig
-from charrnn.errors import CharRNNError
-from charrnn.model import CharRNN
+from charrnn.core.config import ModelConfig
+from charrnn.core.errors import CharRNNError
+from charrnn.model.network import CharRNN
+from charrnn.training import checkpoints
 
 
 def build(rnn_size=8, num_layers=2, model="lstm"):

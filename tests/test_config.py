@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from charrnn.config import ModelConfig, RunConfig, TrainConfig, resume_config
-from charrnn.errors import CharRNNError
+from charrnn.core.config import ModelConfig, RunConfig, TrainConfig, resume_config
+from charrnn.core.errors import CharRNNError
 
 
 def make_run(**train):

@@ -5,10 +5,11 @@ import os
 import numpy as np
 import pytest
 
-from charrnn import corpus as corpus_module
-from charrnn.corpus import CACHE_FOLDER, encode_file, find_source, ids_for_vocab, load_corpus
-from charrnn.errors import CharRNNError
-from charrnn.vocab import Vocab
+from charrnn.core.errors import CharRNNError
+from charrnn.data import text_files
+from charrnn.data.corpus import ids_for_vocab, load_corpus
+from charrnn.data.text_files import CACHE_FOLDER, encode_file, find_source
+from charrnn.data.vocab import Vocab
 
 MIXED = "Hello, мир! 你好世界 😀🎉 naïve café\nThe end.\n"
 
@@ -20,7 +21,7 @@ def load(path, encoding="utf-8"):
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Chunks of 7 bytes, so multi-byte characters and the ASCII shortcut cross chunk boundaries."""
-    monkeypatch.setattr(corpus_module, "CHUNK_BYTES", 7)
+    monkeypatch.setattr(text_files, "CHUNK_BYTES", 7)
 
 
 def test_mixed_scripts_round_trip_across_chunk_boundaries(tmp_path, small_chunks):

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from charrnn import exporting
-from charrnn.config import ModelConfig
-from charrnn.model import CharRNN
-from charrnn.vocab import Vocab
+from charrnn.core.config import ModelConfig
+from charrnn.data.vocab import Vocab
+from charrnn.inference import exported_model as exporting
+from charrnn.model.network import CharRNN
 
 from conftest import assert_one_line_error, run_module
 

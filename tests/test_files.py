@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from charrnn import files
+from charrnn.core import files
 
 
 def test_write_creates_and_replaces_without_leftovers(tmp_path):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from charrnn import recurrent
+from charrnn.model import recurrent
 
 BATCH, TIME, FEATURES, UNITS = 3, 7, 5, 6
 

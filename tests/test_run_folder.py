@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from charrnn.config import ModelConfig, RunConfig, TrainConfig
-from charrnn.errors import CharRNNError
-from charrnn.run_folder import read_run_files, write_run_files
-from charrnn.vocab import Vocab
+from charrnn.core.config import ModelConfig, RunConfig, TrainConfig
+from charrnn.core.errors import CharRNNError
+from charrnn.data.vocab import Vocab
+from charrnn.training.run_folder import read_run_files, write_run_files
 
 VOCAB = Vocab.from_text("hello world\n")
 RUN = RunConfig(model=ModelConfig(vocab_size=len(VOCAB)), train=TrainConfig(seed=4), run_name="r")

@@ -1,7 +1,7 @@
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from charrnn.summaries import Summaries
+from charrnn.training.summaries import Summaries
 
 
 def test_scalars_text_and_hyperparameters_are_written(tmp_path):

@@ -8,13 +8,13 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from charrnn import checkpoints
-from charrnn.config import ModelConfig, RunConfig, TrainConfig
-from charrnn.data import make_splits
-from charrnn.errors import CharRNNError
-from charrnn.run_folder import read_run_files
-from charrnn.trainer import Trainer
-from charrnn.vocab import Vocab
+from charrnn.core.config import ModelConfig, RunConfig, TrainConfig
+from charrnn.core.errors import CharRNNError
+from charrnn.data.batches import make_splits
+from charrnn.data.vocab import Vocab
+from charrnn.training import checkpoints
+from charrnn.training.run_folder import read_run_files
+from charrnn.training.trainer import Trainer
 
 from conftest import VERSE
 
@@ -82,12 +82,12 @@ def before_step(trainer, at: int, action):
     trainer.train_step = step_with_action
 
 
+def press_ctrl_c():
+    raise KeyboardInterrupt
+
+
 def test_ctrl_c_saves_the_current_step(tmp_path):
     trainer, _ = make_trainer(tmp_path, tiny_run(max_steps=30))
-
-    def press_ctrl_c():
-        raise KeyboardInterrupt
-
     before_step(trainer, 7, press_ctrl_c)
     result = trainer.train()
     assert result.interrupted and result.step == 7
@@ -138,10 +138,6 @@ def record_losses(trainer) -> dict:
 
     trainer.train_step = recording
     return losses
-
-
-def press_ctrl_c():
-    raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize("stop_at", [1, 13, 26])  # 26: the last batch of the first epoch

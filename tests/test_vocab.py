@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from charrnn.errors import CharRNNError
-from charrnn.vocab import Vocab, code_points
+from charrnn.core.errors import CharRNNError
+from charrnn.data.vocab import Vocab, code_points
 
 MIXED = "Hello, мир! 你好世界 😀🎉 naïve café\n"
 

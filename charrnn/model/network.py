@@ -17,8 +17,8 @@ state passed in and out are float32.
 import keras
 import tensorflow as tf
 
-from charrnn import recurrent
-from charrnn.config import RECURRENCE_CHOICES, ModelConfig
+from charrnn.core.config import RECURRENCE_CHOICES, ModelConfig
+from charrnn.model import recurrent
 
 _LAYERS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "rnn": keras.layers.SimpleRNN}
 

@@ -13,8 +13,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from charrnn.data import EvalWindows
-from charrnn.errors import CharRNNError
+from charrnn.core.errors import CharRNNError
+from charrnn.data.batches import EvalWindows
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 
-from charrnn.errors import CharRNNError
-from charrnn.files import parse_versioned_json
+from charrnn.core.errors import CharRNNError
+from charrnn.core.files import parse_versioned_json
 
 VOCAB_FORMAT = 1
 

@@ -15,9 +15,9 @@ scripts/tflite_generate.py for a generation loop that needs only the TFLite inte
 
 import tensorflow as tf
 
-from charrnn.config import ARGMAX, SAMPLE
-from charrnn.sampler import generate_ids
-from charrnn.vocab import code_points
+from charrnn.core.config import ARGMAX, SAMPLE
+from charrnn.data.vocab import code_points
+from charrnn.inference.sampler import generate_ids
 
 
 class ExportedModel(tf.Module):

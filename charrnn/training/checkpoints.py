@@ -18,14 +18,12 @@ import shutil
 import tensorflow as tf
 from google.protobuf import text_format
 
-from charrnn.errors import CharRNNError
-from charrnn.files import atomic_write_text, fsync_folder
-from charrnn.model import CharRNN
-from charrnn.run_folder import read_run_files
+from charrnn.core.errors import CharRNNError
+from charrnn.core.files import atomic_write_text, fsync_folder
+from charrnn.training.run_folder import CHECKPOINT_INDEX
 
 BEST_DIR = "best"
 CHECKPOINT_CHOICES = ("latest", "best")
-INDEX_FILE = "checkpoint"
 
 
 def listed_checkpoints(folder: str) -> list:
@@ -35,10 +33,6 @@ def listed_checkpoints(folder: str) -> list:
         return []
     # TensorFlow has already joined the index's relative names to the folder.
     return list(reversed(state.all_model_checkpoint_paths or [state.model_checkpoint_path]))
-
-
-def has_checkpoint(save_dir: str) -> bool:
-    return bool(listed_checkpoints(save_dir))
 
 
 def damage(path: str):
@@ -117,7 +111,7 @@ class _Folder:
         # An absolute folder, or TensorFlow rewrites the names relative to the working directory.
         state = tf.compat.v1.train.generate_checkpoint_state_proto(
             os.path.abspath(self.folder), names[-1], all_model_checkpoint_paths=list(names))  # it edits the list
-        atomic_write_text(os.path.join(self.folder, INDEX_FILE), text_format.MessageToString(state))
+        atomic_write_text(os.path.join(self.folder, CHECKPOINT_INDEX), text_format.MessageToString(state))
         self._delete_unlisted(set(names))
         return prefix
 
@@ -175,16 +169,3 @@ def restore(checkpoint: tf.train.Checkpoint, path: str, *, partial: bool = False
     except (tf.errors.OpError, AssertionError, ValueError) as e:
         first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise CharRNNError(f"checkpoint {path} does not fit the model in config.json: {first_line}") from None
-
-
-def load_model(save_dir: str, which: str = "latest", on_skip=None):
-    """(CharRNN with the weights of checkpoint `which`, its Vocab, its RunConfig), for inference.
-
-    A damaged newest checkpoint is passed over for the newest intact one, and on_skip told.
-    """
-    config, vocab = read_run_files(save_dir)
-    path = find_checkpoint(save_dir, which, on_skip)
-    model = CharRNN(config.model)
-    model.build_variables()
-    restore(tf.train.Checkpoint(model=model), path, partial=True)
-    return model, vocab, config

@@ -13,7 +13,7 @@ import dataclasses
 
 import numpy as np
 
-from charrnn.errors import CharRNNError
+from charrnn.core.errors import CharRNNError
 
 
 @dataclasses.dataclass(frozen=True)

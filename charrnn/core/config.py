@@ -9,8 +9,8 @@ import json
 import math
 from typing import Any, Optional
 
-from charrnn.errors import CharRNNError
-from charrnn.files import parse_versioned_json
+from charrnn.core.errors import CharRNNError
+from charrnn.core.files import parse_versioned_json
 
 CELL_TYPES = ("lstm", "gru", "rnn")
 PRECISIONS = ("float32", "bfloat16", "float16")

@@ -32,3 +32,10 @@ def step_line(step: int, total: int, epoch: int, loss: float, seconds: float) ->
 
 def val_line(step: int, total: int, epoch: int, loss: float, best: float) -> str:
     return f"{step}/{total} (epoch {epoch}), val_loss = {loss:.3f} (best {best:.3f})"
+
+
+def start_line(run_name: str, num_chars: int, from_cache: bool, vocab_size: int, batches_per_epoch: int,
+               first_step: int, total_steps: int, log_dir: str) -> str:
+    return (f"{run_name}: {num_chars:,} characters of text ({'cached' if from_cache else 'encoded'}), "
+            f"{vocab_size} distinct, {batches_per_epoch} batches per epoch, training steps {first_step} to "
+            f"{total_steps}; TensorBoard logs in {log_dir}")

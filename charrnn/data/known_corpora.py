@@ -11,21 +11,23 @@ import os
 import urllib.error
 import urllib.request
 
-from charrnn.errors import CharRNNError
-from charrnn.files import atomic_write_bytes
+from charrnn.core.errors import CharRNNError
+from charrnn.core.files import atomic_write_bytes
 
 MIRROR_ENV = "CHARRNN_DATA_MIRROR"
 
 
 @dataclasses.dataclass(frozen=True)
-class Corpus:
+class KnownCorpus:
+    """A public text known by the name of its data folder, e.g. data/shakespeare."""
+
     url: str
     sha256: str
     mirror_path: str  # relative to $CHARRNN_DATA_MIRROR
 
 
 KNOWN_CORPORA = {
-    "shakespeare": Corpus(
+    "shakespeare": KnownCorpus(
         url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
         sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
         mirror_path="tinyshakespeare/input.txt",
@@ -33,7 +35,7 @@ KNOWN_CORPORA = {
 }
 
 
-def _fetch(corpus: Corpus) -> bytes:
+def _fetch(corpus: KnownCorpus) -> bytes:
     mirror = os.environ.get(MIRROR_ENV)
     if mirror:
         source = os.path.join(mirror, corpus.mirror_path)
@@ -50,17 +52,16 @@ def _fetch(corpus: Corpus) -> bytes:
                            f"set {MIRROR_ENV} to a folder holding {corpus.mirror_path}") from None
 
 
-def ensure_corpus(data_dir: str, known=KNOWN_CORPORA) -> str:
-    """The path of `data_dir/input.txt`, fetched first if it is missing and the corpus is known."""
+def known_corpus(data_dir: str, known=KNOWN_CORPORA):
+    """The KnownCorpus named by the last part of `data_dir` (data/shakespeare: "shakespeare"), or None."""
+    return known.get(os.path.basename(os.path.normpath(data_dir)))
+
+
+def fetch_input_txt(data_dir: str, corpus: KnownCorpus) -> str:
+    """The path of `data_dir/input.txt`, fetched first from the mirror or the web if it is missing."""
     path = os.path.join(data_dir, "input.txt")
     if os.path.exists(path):
         return path
-    corpus = known.get(os.path.basename(os.path.normpath(data_dir)))
-    if corpus is None:
-        what = "folder" if not os.path.isdir(data_dir) else "file"
-        missing = data_dir if what == "folder" else path
-        raise CharRNNError(f"{missing} does not exist (known corpora fetched on first use: "
-                           f"{', '.join('data/' + name for name in known)})")
     data = _fetch(corpus)
     digest = hashlib.sha256(data).hexdigest()
     if digest != corpus.sha256:

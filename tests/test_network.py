@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from charrnn.config import ModelConfig
-from charrnn.model import CharRNN, gpu_available, sequence_loss
+from charrnn.core.config import ModelConfig
+from charrnn.model.network import CharRNN, gpu_available, sequence_loss
 
 
 def build(cell_type, recurrence="auto", dtype_policy="float32", **kwargs):

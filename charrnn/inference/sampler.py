@@ -17,9 +17,9 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from charrnn.config import ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE, SamplingConfig
-from charrnn.errors import CharRNNError
-from charrnn.vocab import Vocab
+from charrnn.core.config import ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE, SamplingConfig
+from charrnn.core.errors import CharRNNError
+from charrnn.data.vocab import Vocab
 
 
 def _mix(x):

@@ -3,9 +3,9 @@ import math
 import numpy as np
 import pytest
 
-from charrnn.config import ModelConfig
-from charrnn.evaluation import Evaluator
-from charrnn.model import CharRNN
+from charrnn.core.config import ModelConfig
+from charrnn.inference.scoring import Evaluator
+from charrnn.model.network import CharRNN
 
 VOCAB_SIZE = 5
 

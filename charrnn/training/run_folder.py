@@ -5,19 +5,25 @@ Kept free of TensorFlow so entry points can check a run folder before paying for
 
 import os
 
-from charrnn.config import RunConfig
-from charrnn.errors import CharRNNError
-from charrnn.files import atomic_write_text
-from charrnn.vocab import Vocab
+from charrnn.core.config import RunConfig
+from charrnn.core.errors import CharRNNError
+from charrnn.core.files import atomic_write_text
+from charrnn.data.vocab import Vocab
 
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.json"
+CHECKPOINT_INDEX = "checkpoint"  # lists the checkpoints; written by charrnn.training.checkpoints
 
 
 def write_run_files(save_dir: str, config: RunConfig, vocab: Vocab) -> None:
     os.makedirs(save_dir, exist_ok=True)
     atomic_write_text(os.path.join(save_dir, CONFIG_FILE), config.to_json())
     atomic_write_text(os.path.join(save_dir, VOCAB_FILE), vocab.to_json())
+
+
+def holds_checkpoints(save_dir: str) -> bool:
+    """Whether training has saved a checkpoint in `save_dir` (its index is written after the first)."""
+    return os.path.isfile(os.path.join(save_dir, CHECKPOINT_INDEX))
 
 
 def _read(path: str) -> str:

@@ -17,22 +17,38 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from charrnn import checkpoints
-from charrnn.config import RunConfig
-from charrnn.data import Batches
-from charrnn.errors import CharRNNError
-from charrnn.evaluation import Evaluator
-from charrnn.input_pipeline import epoch_batches
-from charrnn.model import CharRNN, sequence_loss
-from charrnn.progress import Progress, step_line, val_line
-from charrnn.run_folder import write_run_files
-from charrnn.sampler import Sampler, SamplingConfig, default_prime
-from charrnn.summaries import Summaries
-from charrnn.vocab import Vocab
+from charrnn.core.config import RunConfig
+from charrnn.core.errors import CharRNNError
+from charrnn.data.batches import Batches
+from charrnn.data.feed import epoch_batches
+from charrnn.data.vocab import Vocab
+from charrnn.inference.sampler import Sampler, SamplingConfig, default_prime
+from charrnn.inference.scoring import Evaluator
+from charrnn.model.network import CharRNN, sequence_loss
+from charrnn.training import checkpoints
+from charrnn.training.progress import Progress, step_line, val_line
+from charrnn.training.run_folder import write_run_files
+from charrnn.training.summaries import Summaries
 
 SAMPLE_SUMMARY_LENGTH = 500
 # Keras dtype policies: variables stay float32, layers compute in the named precision.
 DTYPE_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+def due(step: int, every: int, last_step: Optional[int] = None) -> bool:
+    """The one rule for periodic actions (print, validate, save): after every `every`-th step, and
+    after `last_step`, the run's last."""
+    return step % every == 0 or step == last_step
+
+
+@dataclasses.dataclass(frozen=True)
+class StepResult:
+    step: int  # the step counter after the step
+    loss: float  # nats/char
+    grad_norm: float  # before clipping
+    seconds: float
+    learning_rate: float
+    skipped: bool  # by the float16 loss scale, which lowered the scale instead (the counter stayed)
 
 
 @dataclasses.dataclass
@@ -84,6 +100,24 @@ class Trainer:
 
         batch_spec = tf.TensorSpec([train.batch_size, train.seq_length], tf.int32)
         self.train_step = tf.function(self._train_step_fn, input_signature=[batch_spec, batch_spec])
+
+    @classmethod
+    def start(cls, prepared, recurrence: str = "auto", warn=None, out=None) -> "Trainer":
+        """The trainer of a launch.PreparedRun, restored from the run it continues, if any.
+
+        warn(message) hears of damaged checkpoints passed over and of a disk too full for the
+        checkpoints the run keeps.
+        """
+        request = prepared.request
+        trainer = cls(prepared.run, prepared.vocab, prepared.train_batches, prepared.splits.val, request.save_dir,
+                      request.log_dir, out=out, recurrence=recurrence)
+        if request.init_from:
+            trainer.restore(checkpoints.find_checkpoint(request.init_from, "latest", on_skip=warn))
+        shortage = checkpoints.space_shortage(request.save_dir, trainer.checkpoint_bytes(),
+                                              prepared.run.train.keep_checkpoints + 1)
+        if shortage and warn:
+            warn(f"warning: {shortage}")
+        return trainer
 
     @property
     def step(self) -> int:
@@ -156,64 +190,81 @@ class Trainer:
     def train(self) -> TrainResult:
         """Runs until total_steps. Ctrl-C (KeyboardInterrupt) or stop_requested saves a checkpoint and
         returns with interrupted=True."""
-        cfg = self.run.train
-        batches_per_epoch = len(self.train_batches)
-        chars_per_batch = self.train_batches.batch_size * self.train_batches.seq_length
-        self.summaries.hyperparameters({**dataclasses.asdict(self.run.model), **dataclasses.asdict(cfg)},
-                                       self.run.run_name)
-        write_run_files(self.save_dir, self.run, self.vocab)
-        first_step = self.step
-        progress = Progress(self.total_steps, first_step, self.out)
-        times = []
-        batches = None
+        self._write_run_description()
+        progress = Progress(self.total_steps, self.step, self.out)
+        first_step, times, interrupted = self.step, [], False
+        batches = self._batches()
         try:
-            while self.step < self.total_steps:
-                if self.stop_requested:
-                    raise KeyboardInterrupt
-                step = self.step
-                epoch, position = divmod(step, batches_per_epoch)
-                if position == 0:
-                    for variable in self.rnn_state:  # each epoch starts from a zero state
-                        variable.assign(tf.zeros_like(variable))
-                if position == 0 or batches is None:
-                    batches = iter(epoch_batches(self.train_batches, position))
-                learning_rate = float(self.learning_rate(step))
-                inputs, targets = next(batches)
-                start = time.perf_counter()
-                loss, grad_norm, diverged = self.train_step(inputs, targets)
-                loss = float(loss)  # waits for the step, so the clock measures all of it
-                seconds = time.perf_counter() - start
-                if not diverged and self.step == step:  # skipped by the loss-scale optimizer: redo the batch
-                    batches = None
+            for epoch, inputs, targets in batches:
+                result = self._run_step(inputs, targets)
+                if result.skipped:  # by the float16 loss scale: _batches feeds the same batch again
                     continue
-                if step > first_step:  # this process's first step includes tracing
-                    times.append(seconds)
-                step += 1
-                if diverged:
-                    last_good = self.store.latest.newest or "none saved yet"
-                    what = f"loss became {loss}" if not math.isfinite(loss) else f"gradient norm became {float(grad_norm)}"
-                    raise CharRNNError(f"the training {what} at step {step}; stopped without applying or saving it "
-                                       f"(last good checkpoint: {last_good}); try a lower --learning_rate")
-                progress.advance()
-                if step % cfg.print_every == 0 or step == self.total_steps:
-                    progress.line(step_line(step, self.total_steps, epoch, loss, seconds))
-                self.summaries.scalars(step, {
-                    "train/loss": loss, "time_per_batch": seconds, "chars_per_second": chars_per_batch / seconds,
-                    "learning_rate": learning_rate, "grad_norm": float(grad_norm)})
-                end_of_epoch = step % batches_per_epoch == 0
-                finished = step == self.total_steps
-                if step % cfg.eval_every == 0 or end_of_epoch or finished:
-                    self._validate(step, epoch, progress)
-                if step % cfg.save_every == 0 or end_of_epoch or finished:
-                    self.store.save(step)
-            interrupted = False
+                if result.step - 1 > first_step:  # this process's first step includes tracing
+                    times.append(result.seconds)
+                self._report(result, epoch, progress)
+                end_of_epoch = due(result.step, len(self.train_batches))
+                if due(result.step, self.run.train.eval_every, self.total_steps) or end_of_epoch:
+                    self._validate(result.step, epoch, progress)
+                if due(result.step, self.run.train.save_every, self.total_steps) or end_of_epoch:
+                    self.store.save(result.step)
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            batches = None  # stops tf.data's reader thread before anything else happens
+            batches.close()  # stops tf.data's reader thread before anything else happens
             progress.close()
             self.summaries.close()
-        path = self.store.save(self.step) if self.step > 0 else None
+        checkpoint = self.store.save(self.step) if self.step > 0 else None
         return TrainResult(step=self.step, best_val_loss=float(self.best_val_loss.numpy()),
                            median_time_per_batch=statistics.median(times) if times else None,
-                           interrupted=interrupted, checkpoint=path)
+                           interrupted=interrupted, checkpoint=checkpoint)
+
+    def _write_run_description(self) -> None:
+        """config.json and vocab.json in the save folder, the hyperparameters in TensorBoard."""
+        write_run_files(self.save_dir, self.run, self.vocab)
+        self.summaries.hyperparameters({**dataclasses.asdict(self.run.model), **dataclasses.asdict(self.run.train)},
+                                       self.run.run_name)
+
+    def _batches(self):
+        """Yields (epoch, inputs, targets) for the step at self.step, until total_steps.
+
+        Each epoch starts from a zero RNN state. A step that did not advance the counter (skipped
+        by the loss scale) gets the same batch again. A stop request ends it with KeyboardInterrupt.
+        """
+        feed, next_position = None, None
+        while self.step < self.total_steps:
+            if self.stop_requested:
+                raise KeyboardInterrupt
+            epoch, position = divmod(self.step, len(self.train_batches))
+            if position == 0:
+                for variable in self.rnn_state:
+                    variable.assign(tf.zeros_like(variable))
+            if position != next_position:
+                feed = iter(epoch_batches(self.train_batches, position))
+            next_position = position + 1
+            yield (epoch, *next(feed))
+
+    def _run_step(self, inputs, targets) -> "StepResult":
+        """One training step, timed until its result is ready; a diverged step is a CharRNNError."""
+        step = self.step
+        learning_rate = float(self.learning_rate(step))
+        start = time.perf_counter()
+        loss, grad_norm, diverged = self.train_step(inputs, targets)
+        loss = float(loss)  # waits for the step, so the clock measures all of it
+        seconds = time.perf_counter() - start
+        if diverged:
+            last_good = self.store.latest.newest or "none saved yet"
+            what = f"loss became {loss}" if not math.isfinite(loss) else f"gradient norm became {float(grad_norm)}"
+            raise CharRNNError(f"the training {what} at step {step + 1}; stopped without applying or saving it "
+                               f"(last good checkpoint: {last_good}); try a lower --learning_rate")
+        return StepResult(step=self.step, loss=loss, grad_norm=float(grad_norm), seconds=seconds,
+                          learning_rate=learning_rate, skipped=self.step == step)
+
+    def _report(self, result: "StepResult", epoch: int, progress: Progress) -> None:
+        """The console line (every print_every steps) and the step's TensorBoard scalars."""
+        progress.advance()
+        if due(result.step, self.run.train.print_every, self.total_steps):
+            progress.line(step_line(result.step, self.total_steps, epoch, result.loss, result.seconds))
+        chars = self.train_batches.batch_size * self.train_batches.seq_length
+        self.summaries.scalars(result.step, {
+            "train/loss": result.loss, "time_per_batch": result.seconds, "chars_per_second": chars / result.seconds,
+            "learning_rate": result.learning_rate, "grad_norm": result.grad_norm})

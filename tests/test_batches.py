@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from charrnn.data import Batches, EvalWindows, make_splits, split_ids
-from charrnn.errors import CharRNNError
+from charrnn.core.errors import CharRNNError
+from charrnn.data.batches import Batches, EvalWindows, make_splits, split_ids
 
 
 def test_splits_are_train_then_validation_then_test():

@@ -6,7 +6,7 @@ the next batch is ready, its pages read from disk if need be, while the current 
 
 import tensorflow as tf
 
-from charrnn.data import Batches
+from charrnn.data.batches import Batches
 
 BATCHES_READ_AHEAD = 4
 

@@ -5,7 +5,7 @@ import json
 import os
 import tempfile
 
-from charrnn.errors import CharRNNError
+from charrnn.core.errors import CharRNNError
 
 # Read once at import (setting it is the only way to read it); new files get 0o666 & ~umask.
 _UMASK = os.umask(0)

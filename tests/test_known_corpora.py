@@ -3,8 +3,10 @@ import os
 
 import pytest
 
-from charrnn.datasets import KNOWN_CORPORA, MIRROR_ENV, Corpus, ensure_corpus
-from charrnn.errors import CharRNNError
+from charrnn.core.errors import CharRNNError
+from charrnn.data.known_corpora import KNOWN_CORPORA, MIRROR_ENV, KnownCorpus, fetch_input_txt, known_corpus
+
+from conftest import SHARED_DATA
 
 TEXT = b"to be or not to be\n"
 
@@ -18,13 +20,19 @@ def mirror(tmp_path, monkeypatch):
     return folder
 
 
-def corpora(sha256=hashlib.sha256(TEXT).hexdigest()):
-    return {"poems": Corpus(url="http://127.0.0.1:9/unused", sha256=sha256, mirror_path="poems/input.txt")}
+def poems(sha256=hashlib.sha256(TEXT).hexdigest()):
+    return KnownCorpus(url="http://127.0.0.1:9/unused", sha256=sha256, mirror_path="poems/input.txt")
+
+
+def test_a_known_corpus_is_named_by_its_folder():
+    assert known_corpus("data/shakespeare") is KNOWN_CORPORA["shakespeare"]
+    assert known_corpus("/some/where/shakespeare/") is KNOWN_CORPORA["shakespeare"]
+    assert known_corpus("data/novel") is None
 
 
 def test_known_corpus_is_copied_from_the_mirror(tmp_path, mirror):
     data_dir = tmp_path / "data" / "poems"
-    path = ensure_corpus(str(data_dir), known=corpora())
+    path = fetch_input_txt(str(data_dir), poems())
     assert open(path, "rb").read() == TEXT
     assert [p for p in os.listdir(data_dir) if p != "input.txt"] == []  # no temp files left
 
@@ -32,7 +40,7 @@ def test_known_corpus_is_copied_from_the_mirror(tmp_path, mirror):
 def test_checksum_mismatch_is_refused_and_nothing_written(tmp_path, mirror):
     data_dir = tmp_path / "data" / "poems"
     with pytest.raises(CharRNNError, match="sha256"):
-        ensure_corpus(str(data_dir), known=corpora(sha256="0" * 64))
+        fetch_input_txt(str(data_dir), poems(sha256="0" * 64))
     assert not (data_dir / "input.txt").exists()
 
 
@@ -40,31 +48,25 @@ def test_existing_input_is_used_as_it_is(tmp_path, mirror):
     data_dir = tmp_path / "poems"
     data_dir.mkdir()
     (data_dir / "input.txt").write_text("mine")
-    assert open(ensure_corpus(str(data_dir), known=corpora())).read() == "mine"
-
-
-def test_unknown_missing_data_is_a_clear_error(tmp_path):
-    with pytest.raises(CharRNNError, match="does not exist"):
-        ensure_corpus(str(tmp_path / "novel"), known=corpora())
-    (tmp_path / "novel").mkdir()
-    with pytest.raises(CharRNNError, match="input.txt does not exist"):
-        ensure_corpus(str(tmp_path / "novel"), known=corpora())
+    assert open(fetch_input_txt(str(data_dir), poems())).read() == "mine"
 
 
 def test_missing_mirror_file_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv(MIRROR_ENV, str(tmp_path / "empty"))
     with pytest.raises(CharRNNError, match=MIRROR_ENV):
-        ensure_corpus(str(tmp_path / "poems"), known=corpora())
+        fetch_input_txt(str(tmp_path / "poems"), poems())
 
 
 def test_download_failure_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv(MIRROR_ENV, raising=False)
     with pytest.raises(CharRNNError, match="cannot download"):
-        ensure_corpus(str(tmp_path / "poems"), known=corpora())  # port 9 on loopback refuses
+        fetch_input_txt(str(tmp_path / "poems"), poems())  # port 9 on loopback refuses
 
 
-@pytest.mark.skipif(not os.environ.get(MIRROR_ENV), reason=f"{MIRROR_ENV} not set (CI sets it)")
-def test_tiny_shakespeare_from_the_mirror_matches_its_checksum(tmp_path):
-    path = ensure_corpus(str(tmp_path / "shakespeare"))
+@pytest.mark.skipif(not os.path.isfile(os.path.join(SHARED_DATA, "tinyshakespeare", "input.txt")),
+                    reason="no shared/data beside the checkout")
+def test_tiny_shakespeare_from_the_mirror_matches_its_checksum(tmp_path, monkeypatch):
+    monkeypatch.setenv(MIRROR_ENV, SHARED_DATA)
+    path = fetch_input_txt(str(tmp_path / "shakespeare"), KNOWN_CORPORA["shakespeare"])
     assert hashlib.sha256(open(path, "rb").read()).hexdigest() == KNOWN_CORPORA["shakespeare"].sha256
     assert os.path.getsize(path) == 1115394

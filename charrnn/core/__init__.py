@@ -1,0 +1,1 @@
+"""What every stage shares: the configs, the one error type, crash-safe files."""

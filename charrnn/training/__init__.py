@@ -1,0 +1,1 @@
+"""A training run: its setup, the loop, checkpoints, the run folder and what it reports."""
