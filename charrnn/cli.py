@@ -1,6 +1,7 @@
 """What the commands share: their common flags, one-line errors instead of tracebacks, a quiet
 TensorFlow loaded only once the flags are checked, and a quick exit."""
 
+import gc
 import os
 import sys
 from typing import Optional
@@ -63,7 +64,9 @@ def import_tensorflow_quietly() -> None:
 
     TF_CPP_MIN_LOG_LEVEL hides TensorFlow's C++ log lines, but a few are printed while the
     library loads, before that setting is read, so stderr is pointed at /dev/null just for
-    the import. Errors still surface: they raise Python exceptions.
+    the import. Errors still surface: they raise Python exceptions. The objects the import
+    made are then frozen out of garbage collection, which would otherwise walk them all again in
+    every full collection (0.1 to 0.2 s each here).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules:
@@ -79,6 +82,7 @@ def import_tensorflow_quietly() -> None:
         os.dup2(saved_stderr, 2)
         os.close(saved_stderr)
         os.close(devnull)
+    gc.freeze()
 
 
 def configure_threads(intra_op: Optional[int], inter_op: Optional[int]) -> tuple:

@@ -117,16 +117,15 @@ def test_a_batch_of_samples_equals_the_samples_drawn_one_by_one(sampler):
     assert batch == [generate(sampler, "ab", 25, seed=10 + i, top_k=3)[0] for i in range(4)]
 
 
-def test_priming_with_a_long_text_leaves_the_state_of_feeding_it_character_by_character(sampler):
+def test_priming_leaves_the_logits_and_states_of_the_model_reading_the_whole_prime(sampler):
     model, vocab = sampler.model, sampler.vocab
     prime = "abc ab\nca " * 40
-    logits, states, _ = sampler.prime(prime)
-    step_states = model.zero_state(1)
-    for char_id in vocab.encode(prime):
-        step_logits, step_states = model.step(tf.constant([char_id], tf.int32), step_states)
-    np.testing.assert_allclose(logits, step_logits, atol=1e-5)
-    for a, b in zip(states, step_states):
-        np.testing.assert_allclose(a, b, atol=1e-5)
+    logits, states, last_id = sampler.prime(prime, num_samples=2)
+    call_logits, call_states = model(tf.constant([vocab.encode(prime)], tf.int32), model.zero_state(1))
+    assert logits.shape == (2, len(vocab)) and last_id == vocab.encode(prime)[-1]
+    np.testing.assert_allclose(logits, tf.tile(call_logits[:, -1], [2, 1]), atol=1e-5)
+    for a, b in zip(states, call_states):
+        np.testing.assert_allclose(a, tf.tile(b, [2, 1]), atol=1e-5)
 
 
 def test_generate_matches_a_step_by_step_argmax_loop(sampler):
@@ -138,6 +137,15 @@ def test_generate_matches_a_step_by_step_argmax_loop(sampler):
         expected.append(int(next_id[0]))
         logits, states = model.step(next_id, states)
     assert generate(sampler, "abc", 15, sample=ARGMAX) == [vocab.decode(expected)]
+
+
+def test_the_compiled_loop_for_long_samples_gives_the_plain_loop_s_text(sampler):
+    compiled = Sampler(sampler.model, sampler.vocab, chunk_size=7, compile_from=1)
+    plain = Sampler(sampler.model, sampler.vocab, chunk_size=7, compile_from=10**9)
+    texts = [generate(s, "ab", 40, num_samples=3, seed=2, top_p=0.9) for s in (compiled, plain)]
+    assert texts[0] == texts[1] and len(set(texts[0])) == 3
+    assert compiled._compiled_chunk.experimental_get_tracing_count() == 1
+    assert plain._compiled_chunk.experimental_get_tracing_count() == 0
 
 
 def test_generate_rejects_bad_arguments(sampler):

@@ -41,8 +41,8 @@ class Evaluator:
         ids_spec = tf.TensorSpec([batch_size, seq_length], tf.int32)
         mask_spec = tf.TensorSpec([batch_size, seq_length], tf.float32)
         state_specs = [tf.TensorSpec(s.shape, s.dtype) for s in model.zero_state(batch_size)]
-        self._window_loss = tf.function(self._window_loss_fn,
-                                         input_signature=[ids_spec, ids_spec, mask_spec, state_specs])
+        self._window_loss = tf.function(self._window_loss_fn, autograph=False,
+                                        input_signature=[ids_spec, ids_spec, mask_spec, state_specs])
 
     def _window_loss_fn(self, inputs, targets, mask, states):
         """Summed cross-entropy (nats) of the unmasked targets of one window, and the carried states."""

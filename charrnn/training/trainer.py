@@ -99,7 +99,8 @@ class Trainer:
         self.evaluator = Evaluator(self.model, train.batch_size, train.seq_length)
 
         batch_spec = tf.TensorSpec([train.batch_size, train.seq_length], tf.int32)
-        self.train_step = tf.function(self._train_step_fn, input_signature=[batch_spec, batch_spec])
+        # Written with explicit tf.cond and loops, so it needs no AutoGraph conversion (slow to trace).
+        self.train_step = tf.function(self._train_step_fn, input_signature=[batch_spec, batch_spec], autograph=False)
 
     @classmethod
     def start(cls, prepared, recurrence: str = "auto", warn=None, out=None) -> "Trainer":
