@@ -146,6 +146,9 @@ def test_the_compiled_loop_for_long_samples_gives_the_plain_loop_s_text(sampler)
     assert texts[0] == texts[1] and len(set(texts[0])) == 3
     assert compiled._compiled_chunk.experimental_get_tracing_count() == 1
     assert plain._compiled_chunk.experimental_get_tracing_count() == 0
+    large_batch = Sampler(sampler.model, sampler.vocab, chunk_size=7, compile_from=1, compile_below_batch=3)
+    assert generate(large_batch, "ab", 40, num_samples=3, seed=2, top_p=0.9) == texts[0]
+    assert large_batch._compiled_chunk.experimental_get_tracing_count() == 0
 
 
 def test_generate_rejects_bad_arguments(sampler):
