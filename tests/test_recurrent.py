@@ -1,4 +1,4 @@
-"""charrnn.recurrent against the Keras layers whose variables it uses: same outputs, states and gradients."""
+"""charrnn.model.recurrent against the Keras layers whose variables it uses: same outputs, states and gradients."""
 
 import keras
 import numpy as np
@@ -21,7 +21,7 @@ def keras_layer(kind):
 
 
 def run_both(kind):
-    """((outputs, *states), gradients) of the Keras layer and of charrnn.recurrent, on the same weights."""
+    """((outputs, *states), gradients) of the Keras layer and of charrnn.model.recurrent, on the same weights."""
     layer = keras_layer(kind)
     rng = np.random.default_rng(1)
     inputs = tf.constant(rng.normal(size=(BATCH, TIME, FEATURES)), tf.float32)

@@ -14,8 +14,8 @@ from charrnn.core.files import parse_versioned_json
 
 CELL_TYPES = ("lstm", "gru", "rnn")
 PRECISIONS = ("float32", "bfloat16", "float16")
-RECURRENCE_CHOICES = ("auto", "keras", "cpu")  # code paths of the recurrent layers: see model.CharRNN
-ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE = 0, 1, 2  # sampling modes: see sampler.py
+RECURRENCE_CHOICES = ("auto", "keras", "cpu")  # recurrent layers' code paths: see network.CharRNN
+ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE = 0, 1, 2  # sampling modes: see inference/sampler.py
 SAMPLE_MODES = (ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE)
 CONFIG_FORMAT = 1
 

@@ -1,7 +1,7 @@
 """The loss of a model on any text, in nats/char, bits/char and perplexity.
 
 Every character after the first is predicted once, with the RNN state carried along
-`batch_size` streams (see data.EvalWindows), so the figure does not depend on how the text
+`batch_size` streams (see charrnn.data.batches.EvalWindows), so the figure does not depend on how the text
 divides into batches and covers all of it, however long.
 """
 

@@ -6,8 +6,11 @@ batches and the sampler can step one character at a time.
 
 The Keras LSTM and GRU layers are configured so that on a GPU they run cuDNN's fused kernels:
 default activations, a bias, no recurrent dropout, no unrolling, GRU `reset_after=True`.
-Without a GPU, sequences of static length run through charrnn.recurrent instead, which
-computes the same maths on the same variables faster on a CPU.
+Without a GPU, training and scoring (sequences of static length) run the recurrence through
+charrnn.model.recurrent, the same maths on the same variables, where that measured faster:
+stacked LSTM layers in float32, and LSTM and GRU layers in bfloat16 or float16. A single LSTM
+layer and GRU layers in float32 keep Keras' layers. SimpleRNN layers always run in Keras.
+Sampling steps one character at a time through `step`, on either path.
 
 Under a mixed precision (`dtype_policy` "mixed_bfloat16" or "mixed_float16") variables stay
 float32, the layers compute in the lower precision, and the logits, the loss and the RNN
@@ -34,9 +37,9 @@ def gpu_available() -> bool:
 class CharRNN(keras.Model):
     """Character language model. Dropout (when set) follows every recurrent layer.
 
-    recurrence: "keras" runs the Keras layers (cuDNN on a GPU), "cpu" runs charrnn.recurrent
+    recurrence: "keras" runs the Keras layers (cuDNN on a GPU), "cpu" runs charrnn.model.recurrent
     for LSTM and GRU sequences of static length, "auto" picks "cpu" when there is no GPU and it
-    is the faster one.
+    measured faster for the cell, depth and precision (see the module docstring).
     """
 
     def __init__(self, config: ModelConfig, recurrence: str = "auto", dtype_policy: str = "float32", **kwargs):
@@ -45,8 +48,8 @@ class CharRNN(keras.Model):
             raise ValueError(f"recurrence must be one of {RECURRENCE_CHOICES}, got {recurrence!r}")
         self.config = config
         # Measured on 2 CPU cores (python -m charrnn.bench --recurrence keras|cpu): in bfloat16
-        # charrnn.recurrent is faster for LSTM and GRU; in float32 only for stacked LSTM layers
-        # (the wavefront), while one LSTM layer or GRU layers are faster in Keras.
+        # charrnn.model.recurrent is faster for LSTM and GRU; in float32 only for stacked LSTM
+        # layers (the wavefront), while one LSTM layer or GRU layers are faster in Keras.
         faster_here = dtype_policy != "float32" or (config.model == "lstm" and config.num_layers >= 2)
         self.cpu_recurrence = config.model in ("lstm", "gru") and (
             recurrence == "cpu" or (recurrence == "auto" and faster_here and not gpu_available()))

@@ -63,7 +63,8 @@ class TrainResult:
 class Trainer:
     """Trains `run.model` on `train` batches, validating on the ids `val` [n]; writes to save_dir and log_dir.
 
-    `recurrence` chooses the recurrent layers' code path (see model.CharRNN); checkpoints are the same.
+    `recurrence` chooses the recurrent layers' code path (see charrnn.model.network.CharRNN);
+    the checkpoints are the same on either path.
     """
 
     def __init__(self, run: RunConfig, vocab: Vocab, train: Batches, val: np.ndarray, save_dir: str,
