@@ -48,6 +48,7 @@ flags.DEFINE_integer("length", 2000, "With --sample: characters per sample (from
                      "run XLA-compiled).", lower_bound=1)
 flags.DEFINE_string("out", os.path.join("logs", "bench", "bench.json"), "JSON report.")
 flags.DEFINE_string("summary_dir", os.path.join("logs", "bench"), "TensorBoard folder for the table.")
+flags.adopt_module_key_flags(cli)  # the shared flags cli defined show in --help
 FLAGS = flags.FLAGS
 
 

@@ -27,6 +27,7 @@ flags.DEFINE_string("input_file", None, "Training text file, if it has moved sin
 flags.DEFINE_string("encoding", None, "Encoding of the text (default: the one training used).")
 flags.DEFINE_integer("batch_size", None, "Streams scored in parallel (default: the run's batch_size).",
                      lower_bound=1)
+flags.adopt_module_key_flags(cli)  # the shared flags cli defined show in --help
 FLAGS = flags.FLAGS
 
 

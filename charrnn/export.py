@@ -17,6 +17,7 @@ cli.define_save_dir()
 cli.define_checkpoint()
 flags.DEFINE_enum("format", "saved_model", ["saved_model", "tflite"], "What to write.")
 flags.DEFINE_string("out", None, "The SavedModel folder or the .tflite file to write (must not exist yet).")
+flags.adopt_module_key_flags(cli)  # the shared flags cli defined show in --help
 FLAGS = flags.FLAGS
 
 

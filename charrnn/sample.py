@@ -26,6 +26,7 @@ flags.DEFINE_integer("seed", None, "Seed for reproducible sampling (default: a r
 flags.DEFINE_integer("num_samples", 1, "Samples to generate as one batch, printed one after another.")
 flags.DEFINE_bool("stream", False, "Print characters as they are generated; Ctrl-C stops and keeps them.")
 cli.define_checkpoint()
+flags.adopt_module_key_flags(cli)  # the shared flags cli defined show in --help
 FLAGS = flags.FLAGS
 
 

@@ -56,6 +56,7 @@ flags.DEFINE_integer("keep_checkpoints", _TRAIN.keep_checkpoints, "How many rece
 cli.define_compute_flags()
 flags.DEFINE_bool("deterministic", False, "TensorFlow op determinism: with --seed, a run interrupted and "
                   "continued gives the same losses and weights as one run straight through (CPU).")
+flags.adopt_module_key_flags(cli)  # the shared flags cli defined show in --help
 FLAGS = flags.FLAGS
 
 # The flags that are settings of the run: config fields, and which text to read.

@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -66,3 +67,17 @@ def test_bad_flags_are_refused_before_tensorflow_loads(tmp_path, module, flags, 
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
     assert result.returncode != 0 and len(errors) == 1 and message in errors[0], result.stderr[-500:]
     assert "charrnn.cli" in imported and not {"tensorflow", "keras"} & imported
+
+
+@pytest.mark.parametrize("module, shared", [
+    ("charrnn.train", ["--save_dir", "--precision", "--recurrence", "--intra_op_threads"]),
+    ("charrnn.sample", ["--save_dir", "--checkpoint"]),
+    ("charrnn.evaluate", ["--save_dir", "--checkpoint"]),
+    ("charrnn.export", ["--save_dir", "--checkpoint"]),
+    ("charrnn.bench", ["--precision", "--inter_op_threads"]),
+])
+def test_help_lists_the_shared_flags_with_the_command_s_own(tmp_path, module, shared):
+    result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=tmp_path, env=clean_env(),
+                            capture_output=True, text=True, timeout=60)
+    listed = set(re.findall(r"^  --(?:\[no\])?(\w+)", result.stdout, re.M))
+    assert {flag.lstrip("-") for flag in shared} <= listed, result.stdout

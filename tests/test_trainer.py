@@ -13,10 +13,11 @@ from charrnn.core.errors import CharRNNError
 from charrnn.data.batches import make_splits
 from charrnn.data.vocab import Vocab
 from charrnn.training import checkpoints
+from charrnn.training.launch import RunRequest, prepare_run
 from charrnn.training.run_folder import read_run_files
 from charrnn.training.trainer import Trainer
 
-from conftest import VERSE
+from conftest import VERSE, write_corpus
 
 TEXT = (VERSE * 10)[:1200]
 VOCAB = Vocab.from_text(TEXT)
@@ -185,3 +186,20 @@ def test_checkpoint_bytes_estimates_the_files(tmp_path):
     trainer.store.save(0)
     on_disk = sum(os.path.getsize(p) for p in (tmp_path / "save").glob("ckpt-0.*"))
     assert 0.8 * on_disk < trainer.checkpoint_bytes() < 1.2 * on_disk
+
+
+def test_start_builds_the_trainer_of_a_prepared_run_and_restores_the_run_it_continues(tmp_path):
+    write_corpus(tmp_path / "data", length=1200)
+    settings = dict(data_dir=str(tmp_path / "data"), rnn_size=16, num_layers=1, batch_size=4, seq_length=10,
+                    seed=1, max_steps=3)
+    folders = dict(save_dir=str(tmp_path / "save"), log_dir=str(tmp_path / "logs"), run_name="start")
+    first = Trainer.start(prepare_run(RunRequest(settings=settings, given=frozenset(settings), **folders)),
+                          out=io.StringIO())
+    assert first.step == 0 and first.train().step == 3
+    warnings = []
+    more = dict(max_steps=5)
+    second = Trainer.start(prepare_run(RunRequest(settings=more, given=frozenset(more), init_from=folders["save_dir"],
+                                                  **folders)), warn=warnings.append, out=io.StringIO())
+    assert second.step == 3 and second.total_steps == 5 and second.run.run_name == "start" and warnings == []
+    for a, b in zip(first.checkpoint_variables(), second.checkpoint_variables()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
