@@ -9,8 +9,7 @@ from absl import flags
 
 from charrnn import cli
 from charrnn.core.errors import CharRNNError
-from charrnn.data.batches import split_ids
-from charrnn.data.corpus import read_text
+from charrnn.data.corpus import read_split
 from charrnn.data.text_files import encode_file
 from charrnn.training.run_folder import read_run_files
 
@@ -31,22 +30,16 @@ flags.adopt_module_key_flags(cli)  # the shared flags cli defined show in --help
 FLAGS = flags.FLAGS
 
 
-def _split_ids(run, vocab):
-    """(ids of the asked split, a description of it) from the run's training text."""
+def _held_out_ids(run, vocab):
+    """(ids of the asked split, a description of it) from the run's training text, read where
+    config.json recorded it unless the flags say it has moved."""
     data = dataclasses.replace(run.data, encoding=FLAGS.encoding or run.data.encoding)
     if FLAGS.data_dir or FLAGS.input_file:
         data = dataclasses.replace(data, data_dir=FLAGS.data_dir, input_file=FLAGS.input_file)
     if not (data.data_dir or data.input_file):
         raise CharRNNError(f"{FLAGS.save_dir}/config.json does not say what text the run trained on; "
                            f"give --data_dir or --input_file")
-    ids, corpus = read_text(data, vocab, warn=cli.warn)
-    if data.sha256 and corpus.sha256 != data.sha256:
-        cli.warn("warning: the training text has changed since this run was trained, so its held-out split "
-                 "is not the one training held out")
-    ids = getattr(split_ids(ids, run.train.val_frac, run.train.test_frac), FLAGS.split)
-    if len(ids) < 2:
-        raise CharRNNError(f"the run has no {FLAGS.split} split (it trained with --{FLAGS.split}_frac "
-                           f"{getattr(run.train, FLAGS.split + '_frac')})")
+    ids = read_split(data, vocab, run.train, FLAGS.split, warn=cli.warn)
     return ids, f"{FLAGS.split} split of {data.input_file or data.data_dir}"
 
 
@@ -57,7 +50,7 @@ def main(argv):
         ids, skipped = encode_file(FLAGS.text_file, FLAGS.encoding or run.data.encoding, vocab, FLAGS.skip_unknown)
         what = FLAGS.text_file + (f" ({skipped:,} unknown characters left out)" if skipped else "")
     else:
-        ids, what = _split_ids(run, vocab)
+        ids, what = _held_out_ids(run, vocab)
 
     cli.import_tensorflow_quietly()
     from charrnn.api import load

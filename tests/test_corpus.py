@@ -1,13 +1,15 @@
 import builtins
+import dataclasses
 import json
 import os
 
 import numpy as np
 import pytest
 
+from charrnn.core.config import DataConfig, TrainConfig
 from charrnn.core.errors import CharRNNError
 from charrnn.data import text_files
-from charrnn.data.corpus import ids_for_vocab, load_corpus
+from charrnn.data.corpus import ids_for_vocab, load_corpus, read_split
 from charrnn.data.text_files import CACHE_FOLDER, encode_file, find_source
 from charrnn.data.vocab import Vocab
 
@@ -194,3 +196,21 @@ def test_encode_file_names_or_skips_unknown_characters(tmp_path):
         encode_file(str(tmp_path / "t.txt"), "utf-8", vocab)
     ids, skipped = encode_file(str(tmp_path / "t.txt"), "utf-8", vocab, skip_unknown=True)
     assert vocab.decode(ids) == "abca" and skipped == 3
+
+
+def test_read_split_gives_the_held_out_characters_and_warns_when_the_text_changed(tmp_path):
+    text = "".join(chr(ord("a") + i % 7) for i in range(1000))
+    (tmp_path / "input.txt").write_text(text)
+    data = DataConfig(data_dir=str(tmp_path))
+    vocab = Vocab.from_text(text)
+    sha256 = load_corpus(find_source(str(tmp_path), None)).sha256
+    train = TrainConfig(val_frac=0.1, test_frac=0.05)
+    warnings = []
+    val = read_split(dataclasses.replace(data, sha256=sha256), vocab, train, "val", warn=warnings.append)
+    test = read_split(dataclasses.replace(data, sha256=sha256), vocab, train, "test", warn=warnings.append)
+    assert vocab.decode(val) == text[850:950] and vocab.decode(test) == text[950:] and warnings == []
+    (tmp_path / "input.txt").write_text(text[::-1])
+    read_split(dataclasses.replace(data, sha256=sha256), vocab, train, "val", warn=warnings.append)
+    assert len(warnings) == 1 and "has changed since this run was trained" in warnings[0]
+    with pytest.raises(CharRNNError, match="no test split .*--test_frac 0"):
+        read_split(data, vocab, TrainConfig(val_frac=0.1), "test")

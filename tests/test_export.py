@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from charrnn.core.config import ModelConfig
 from charrnn.data.vocab import Vocab
-from charrnn.inference import exported_model as exporting
+from charrnn.inference import exported_model
 from charrnn.model.network import CharRNN
 
 from conftest import assert_one_line_error, run_module
@@ -57,7 +57,7 @@ def test_tflite_one_step_probabilities_match_the_keras_model():
     vocab = Vocab.from_text("abcdefgh \n")
     model = CharRNN(ModelConfig(vocab_size=len(vocab), rnn_size=16, num_layers=2), recurrence="keras")
     model.build_variables()
-    interpreter = tf.lite.Interpreter(model_content=exporting.tflite_bytes(model, vocab))
+    interpreter = tf.lite.Interpreter(model_content=exported_model.tflite_bytes(model, vocab))
     runner = interpreter.get_signature_runner()
     text = "a bad cafe\nhead"
     ids = vocab.encode(text).astype(np.int32)

@@ -15,9 +15,10 @@ from typing import Optional
 
 import numpy as np
 
-from charrnn.core.config import DataConfig
+from charrnn.core.config import DataConfig, TrainConfig
 from charrnn.core.errors import CharRNNError
 from charrnn.core.files import atomic_write_text, fsync_folder
+from charrnn.data.batches import split_ids
 from charrnn.data.text_files import TextSource, byte_chunks, decoded_chunks, find_source
 from charrnn.data.vocab import Vocab, code_points, describe_chars
 
@@ -181,3 +182,21 @@ def read_text(data: DataConfig, vocab: Optional[Vocab] = None, warn=None):
     if corpus.cache_problem and warn:
         warn(f"warning: {corpus.cache_problem}")
     return (corpus.ids if vocab is None else ids_for_vocab(corpus, vocab)), corpus
+
+
+def read_split(data: DataConfig, vocab: Vocab, train: TrainConfig, split: str, warn=None) -> np.ndarray:
+    """The ids [n] of the `split` ("val" or "test") that a run trained with `train` held out of the
+    text `data` names, as ids of the run's `vocab`.
+
+    warn(message) hears when the text has changed since the run recorded its hash (data.sha256):
+    the split is then not the one training held out.
+    """
+    ids, corpus = read_text(data, vocab, warn)
+    if data.sha256 and corpus.sha256 != data.sha256 and warn:
+        warn("warning: the training text has changed since this run was trained, so its held-out split "
+             "is not the one training held out")
+    ids = getattr(split_ids(ids, train.val_frac, train.test_frac), split)
+    if len(ids) < 2:
+        raise CharRNNError(f"the run has no {split} split (it trained with --{split}_frac "
+                           f"{getattr(train, split + '_frac')})")
+    return ids

@@ -21,9 +21,6 @@ from charrnn.data.corpus import read_text
 from charrnn.data.vocab import Vocab
 from charrnn.training.run_folder import holds_checkpoints, read_run_files
 
-DATA_SETTINGS = ("data_dir", "input_file", "encoding")
-
-
 @dataclasses.dataclass(frozen=True)
 class RunRequest:
     """A charrnn.train command as plain values.

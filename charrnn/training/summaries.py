@@ -50,9 +50,6 @@ class Summaries:
         with self.writer.as_default():
             hparams_api.hparams({k: v for k, v in values.items() if v is not None}, trial_id=run_name)
 
-    def flush(self) -> None:
-        self.writer.flush()
-
     def close(self) -> None:
         self.writer.close()
 

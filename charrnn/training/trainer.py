@@ -1,4 +1,4 @@
-"""The training loop: truncated BPTT over char-rnn batches, with evaluation, checkpoints and logs.
+"""The training loop: truncated BPTT over char-rnn batches, with validation, checkpoints and logs.
 
 The step counter is the optimizer's `iterations`; the epoch and the position within it are
 derived from it (step // batches_per_epoch, step % batches_per_epoch), and so is the learning
