@@ -12,7 +12,7 @@ import sys
 from absl import flags
 
 from charrnn import cli
-from charrnn.core.config import CELL_TYPES, DataConfig, ModelConfig, TrainConfig
+from charrnn.core.config import CELL_TYPES, LR_SCHEDULES, DataConfig, ModelConfig, TrainConfig
 from charrnn.training import launch
 
 _MODEL = ModelConfig(vocab_size=1)
@@ -42,13 +42,26 @@ flags.DEFINE_float("val_frac", _TRAIN.val_frac, "Fraction of the text held out f
 flags.DEFINE_float("test_frac", _TRAIN.test_frac, "Fraction of the text (its very end) held out for "
                    "python -m charrnn.evaluate --split test.")
 flags.DEFINE_float("learning_rate", _TRAIN.learning_rate, "Adam learning rate.")
-flags.DEFINE_float("decay_rate", _TRAIN.decay_rate, "Learning-rate decay factor applied once per epoch.")
+flags.DEFINE_float("decay_rate", _TRAIN.decay_rate, "Learning-rate decay factor applied once per epoch "
+                   "(--lr_schedule exponential).")
+flags.DEFINE_enum("lr_schedule", _TRAIN.lr_schedule, LR_SCHEDULES, "exponential: char-rnn's decay by --decay_rate "
+                  "per epoch; cosine: down to --min_lr at the run's last step (under --max_minutes, the step "
+                  "the time allows); constant.")
+flags.DEFINE_integer("warmup_steps", _TRAIN.warmup_steps, "Steps over which the learning rate rises linearly to "
+                     "--learning_rate.")
+flags.DEFINE_float("min_lr", _TRAIN.min_lr, "The lowest learning rate any schedule reaches.")
+flags.DEFINE_float("weight_decay", _TRAIN.weight_decay, "Decoupled weight decay (AdamW) of the weights, not the "
+                   "biases; 0: Adam.")
 flags.DEFINE_float("grad_clip", _TRAIN.grad_clip, "Clip gradients to this global norm.")
 flags.DEFINE_integer("num_epochs", _TRAIN.num_epochs, "Passes over the training text.")
 flags.DEFINE_integer("max_steps", None, "Stop after this many steps in all (counting earlier runs).")
+flags.DEFINE_float("max_minutes", None, "Stop after this many minutes of wall time in all (counting earlier runs; "
+                   "validation and saving included), with a final validation and checkpoint.")
 flags.DEFINE_integer("seed", None, "Random seed (default: a random one, recorded in config.json).")
 flags.DEFINE_integer("print_every", _TRAIN.print_every, "Print a train_loss line every this many steps.")
 flags.DEFINE_integer("eval_every", _TRAIN.eval_every, "Validate every this many steps (and at each epoch's end).")
+flags.DEFINE_integer("eval_chars", _TRAIN.eval_chars, "Periodic validations score the first this many characters "
+                     "of the validation split; the run's last scores the whole split too.")
 flags.DEFINE_integer("save_every", _TRAIN.save_every, "Checkpoint every this many steps (and at each "
                      "epoch's end, at the end and on Ctrl-C).")
 flags.DEFINE_integer("keep_checkpoints", _TRAIN.keep_checkpoints, "How many recent checkpoints to keep "

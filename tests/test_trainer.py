@@ -203,3 +203,75 @@ def test_start_builds_the_trainer_of_a_prepared_run_and_restores_the_run_it_cont
     assert second.step == 3 and second.total_steps == 5 and second.run.run_name == "start" and warnings == []
     for a, b in zip(first.checkpoint_variables(), second.checkpoint_variables()):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def one_second_steps(trainer, clock):
+    """Every training step takes one second of the trainer's budget clock."""
+    train_step = trainer.train_step
+
+    def timed_step(inputs, targets):
+        clock.now += 1.0
+        return train_step(inputs, targets)
+
+    trainer.train_step = timed_step
+
+
+def budget_trainer(tmp_path, minutes):
+    trainer, out = make_trainer(tmp_path, tiny_run(max_minutes=minutes, lr_schedule="cosine", min_lr=1e-4,
+                                                   eval_every=1000, save_every=1000))
+    clock = FakeClock()
+    trainer.budget.clock = clock
+    one_second_steps(trainer, clock)
+    return trainer, out
+
+
+def test_a_time_budget_ends_the_run_with_a_validation_and_a_checkpoint_and_carries_over(tmp_path):
+    trainer, out = budget_trainer(tmp_path, minutes=0.5)  # 30 one-second steps, less the final validation
+    result = trainer.train()
+    assert 25 <= result.step < 30 and not result.interrupted and result.checkpoint.endswith(f"ckpt-{result.step}")
+    assert re.search(rf"^{result.step}/{result.step} \(epoch 1\), val_loss", out.getvalue(), re.M)
+    spent = float(trainer.budget.spent.numpy())
+    assert result.step <= spent <= 30
+    events = EventAccumulator(str(tmp_path / "logs" / "tiny"), size_guidance={"tensors": 0}).Reload()
+    rates = [float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors("learning_rate")]
+    assert rates[0] == pytest.approx(0.01) and rates[-1] < 0.05 * rates[0]  # the cosine ran its course
+
+    same_budget, _ = budget_trainer(tmp_path, minutes=0.5)
+    same_budget.restore(result.checkpoint)
+    assert float(same_budget.budget.spent.numpy()) == spent
+    assert same_budget.train().step == result.step + 1  # no time left but for one step
+    longer, _ = budget_trainer(tmp_path, minutes=1.0)
+    longer.restore(str(tmp_path / "save" / f"ckpt-{result.step + 1}"))
+    assert result.step + 20 < longer.train().step < 60
+
+
+def test_eval_chars_validates_on_part_of_the_split_and_the_whole_at_the_end(tmp_path):
+    trainer, out = make_trainer(tmp_path, tiny_run(max_steps=12, eval_every=6, eval_chars=40))
+    trainer.train()
+    part = float(re.search(r"^12/12 \(epoch 0\), val_loss = ([\d.]+)", out.getvalue(), re.M)[1])
+    whole = re.search(r"^12/12 \(epoch 0\), val_loss over the whole split \(119 characters\) = ([\d.]+)",
+                      out.getvalue(), re.M)
+    assert part == pytest.approx(trainer.evaluate(40), abs=6e-4) and len(trainer.val_ids) == 120
+    assert float(whole[1]) == pytest.approx(trainer.evaluate(), abs=6e-4) and trainer.evaluate() != trainer.evaluate(40)
+    assert out.getvalue().count("whole split") == 1  # at the end only
+
+
+def test_weight_decay_trains_with_adamw_and_resumes(tmp_path):
+    trainer, _ = make_trainer(tmp_path, tiny_run(max_steps=6, weight_decay=0.5))
+    assert isinstance(trainer.optimizer, keras.optimizers.AdamW)
+    kernel = trainer.model.rnn_0.cell.kernel
+    result = trainer.train()
+    plain, _ = make_trainer(tmp_path / "plain", tiny_run(max_steps=6))
+    plain.train()
+    assert np.linalg.norm(kernel.numpy()) < np.linalg.norm(plain.model.rnn_0.cell.kernel.numpy())
+    resumed, _ = make_trainer(tmp_path, tiny_run(max_steps=8, weight_decay=0.5))
+    resumed.restore(result.checkpoint)
+    assert resumed.step == 6 and resumed.train().step == 8

@@ -22,6 +22,12 @@ class Progress:
     def advance(self, steps: int = 1) -> None:
         self.bar.update(steps)
 
+    def set_total(self, total_steps: int) -> None:
+        """A new planned length of the run (a time budget's estimate)."""
+        if self.bar.total != total_steps:
+            self.bar.total = total_steps
+            self.bar.refresh()
+
     def close(self) -> None:
         self.bar.close()
 
@@ -32,6 +38,10 @@ def step_line(step: int, total: int, epoch: int, loss: float, seconds: float) ->
 
 def val_line(step: int, total: int, epoch: int, loss: float, best: float) -> str:
     return f"{step}/{total} (epoch {epoch}), val_loss = {loss:.3f} (best {best:.3f})"
+
+
+def whole_val_line(step: int, total: int, epoch: int, loss: float, num_chars: int) -> str:
+    return f"{step}/{total} (epoch {epoch}), val_loss over the whole split ({num_chars:,} characters) = {loss:.3f}"
 
 
 def start_line(run_name: str, num_chars: int, from_cache: bool, vocab_size: int, batches_per_epoch: int,

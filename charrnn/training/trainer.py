@@ -26,9 +26,11 @@ from charrnn.inference.sampler import Sampler, SamplingConfig, default_prime
 from charrnn.inference.scoring import Evaluator
 from charrnn.model.network import CharRNN, sequence_loss
 from charrnn.training import checkpoints
-from charrnn.training.progress import Progress, step_line, val_line
+from charrnn.training.learning_rate import LearningRate
+from charrnn.training.progress import Progress, step_line, val_line, whole_val_line
 from charrnn.training.run_folder import write_run_files
 from charrnn.training.summaries import Summaries
+from charrnn.training.time_budget import TimeBudget
 
 SAMPLE_SUMMARY_LENGTH = 500
 # Keras dtype policies: variables stay float32, layers compute in the named precision.
@@ -79,9 +81,18 @@ class Trainer:
         keras.utils.set_random_seed(run.train.seed)
         self.model = CharRNN(run.model, recurrence=recurrence, dtype_policy=DTYPE_POLICIES[run.train.precision])
         self.model.build_variables()
-        self.learning_rate = keras.optimizers.schedules.ExponentialDecay(
-            run.train.learning_rate, decay_steps=len(train), decay_rate=run.train.decay_rate, staircase=True)
-        self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
+        # The run's planned length (the cosine schedule's horizon), corrected under a time budget.
+        self.planned_steps = tf.Variable(self.total_steps, dtype=tf.int64, trainable=False)
+        self.budget = TimeBudget(run.train.max_minutes, tf.Variable(0.0, dtype=tf.float64, trainable=False))
+        # As the last validation and save took: what the end of a budgeted run must leave time for.
+        self._final_validation_seconds = self._save_seconds = 0.0
+        self.learning_rate = LearningRate(run.train, len(train), self.planned_steps)
+        if run.train.weight_decay:
+            self.optimizer = keras.optimizers.AdamW(learning_rate=self.learning_rate,
+                                                    weight_decay=run.train.weight_decay)
+            self.optimizer.exclude_from_weight_decay(var_names=["bias"])
+        else:
+            self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
         if run.train.precision == "float16":  # float16 gradients would underflow without a loss scale
             self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
         self.optimizer.build(self.model.trainable_variables)
@@ -89,11 +100,14 @@ class Trainer:
         self.best_val_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
         self._state = dict(model=self.model, optimizer=self.optimizer, rnn_state=self.rnn_state,
                            best_val_loss=self.best_val_loss)
-        # Dropout's random-number state, so a continued run draws the masks the straight run would.
-        # Kept apart: it exists only while --dropout > 0, which a continued run may switch.
-        self._dropout_seeds = {layer.name: layer.seed_generator.state for layer in self.model.dropouts
-                               if getattr(layer, "seed_generator", None) is not None}
-        self.checkpoint = tf.train.Checkpoint(**self._state, dropout_seeds=self._dropout_seeds)
+        # Kept apart from _state, read where present: dropout's random-number state (so a continued
+        # run draws the masks the straight run would), which exists only while --dropout > 0, and
+        # the time budget's accounting, which checkpoints of earlier versions lack.
+        self._optional_state = dict(
+            dropout_seeds={layer.name: layer.seed_generator.state for layer in self.model.dropouts
+                           if getattr(layer, "seed_generator", None) is not None},
+            time_spent=self.budget.spent)
+        self.checkpoint = tf.train.Checkpoint(**self._state, **self._optional_state)
         self.store = checkpoints.CheckpointStore(save_dir, self.checkpoint, keep=run.train.keep_checkpoints)
         self.summaries = Summaries(os.path.join(log_dir, run.run_name))
         self.sampler = Sampler(self.model, vocab)
@@ -129,7 +143,7 @@ class Trainer:
         """Continues from the training checkpoint at `path` (weights, optimizer, step, RNN state,
         dropout's random state), dropping anything the logs hold past its step."""
         checkpoints.restore(tf.train.Checkpoint(**self._state), path, partial=True)
-        tf.train.Checkpoint(dropout_seeds=self._dropout_seeds).read(path).expect_partial()
+        tf.train.Checkpoint(**self._optional_state).read(path).expect_partial()
         self.summaries.discard_after(self.step)
 
     def checkpoint_bytes(self) -> int:
@@ -175,24 +189,43 @@ class Trainer:
         tf.cond(loss_finite & gradients_finite, carry_state, lambda: tf.constant(False))
         return loss, grad_norm, diverged
 
-    def evaluate(self) -> float:
-        """Mean validation loss in nats/char over every character of the validation split."""
-        return self.evaluator.score(self.val_ids).nats_per_char
+    def evaluate(self, num_chars: Optional[int] = None) -> float:
+        """Mean validation loss in nats/char over the first `num_chars` characters of the
+        validation split (all of them by default) predicted from the one before."""
+        return self.evaluator.score(self.val_ids if num_chars is None else self.val_ids[:num_chars + 1]).nats_per_char
+
+    @property
+    def planned(self) -> int:
+        """The step the run is planned to end at: total_steps, or sooner under a time budget."""
+        return int(self.planned_steps.numpy())
 
     def _validate(self, step: int, epoch: int, progress: Progress) -> None:
-        val_loss = self.evaluate()
+        """Scores --eval_chars characters of the validation split (all by default), keeps the best
+        checkpoint, logs a sample; at the run's end also scores the whole split if that was less."""
+        start, eval_chars = time.monotonic(), self.run.train.eval_chars
+        val_loss = self.evaluate(eval_chars)
         if val_loss < self.best_val_loss.numpy():
             self.best_val_loss.assign(val_loss)
+            self.budget.record()
             self.store.save_best(step)
-        progress.line(val_line(step, self.total_steps, epoch, val_loss, float(self.best_val_loss.numpy())))
+        progress.line(val_line(step, self.planned, epoch, val_loss, float(self.best_val_loss.numpy())))
         self.summaries.scalars(step, {"val/loss": val_loss})
+        partial = eval_chars is not None and eval_chars + 1 < len(self.val_ids)
+        if partial and step == self.total_steps:
+            whole = self.evaluate()
+            progress.line(whole_val_line(step, self.planned, epoch, whole, len(self.val_ids) - 1))
+            self.summaries.scalars(step, {"val/loss_whole_split": whole})
         sample = self.sampler.generate(default_prime(self.vocab), SAMPLE_SUMMARY_LENGTH, SamplingConfig(seed=step))[0]
         self.summaries.text(step, "sample", sample)
+        # What the final validation will take: the whole split, if this one scored part of it.
+        self._final_validation_seconds = (time.monotonic() - start) * (len(self.val_ids) / (eval_chars + 1)
+                                                                      if partial else 1.0)
 
     def train(self) -> TrainResult:
-        """Runs until total_steps. Ctrl-C (KeyboardInterrupt) or stop_requested saves a checkpoint and
-        returns with interrupted=True."""
+        """Runs until total_steps, or until the time budget is spent. Ctrl-C (KeyboardInterrupt) or
+        stop_requested saves a checkpoint and returns with interrupted=True."""
         self._write_run_description()
+        self.budget.start(self.step)
         progress = Progress(self.total_steps, self.step, self.out)
         first_step, times, interrupted = self.step, [], False
         batches = self._batches()
@@ -203,22 +236,42 @@ class Trainer:
                     continue
                 if result.step - 1 > first_step:  # this process's first step includes tracing
                     times.append(result.seconds)
+                self._plan(result.step, progress)
                 self._report(result, epoch, progress)
                 end_of_epoch = due(result.step, len(self.train_batches))
                 if due(result.step, self.run.train.eval_every, self.total_steps) or end_of_epoch:
                     self._validate(result.step, epoch, progress)
                 if due(result.step, self.run.train.save_every, self.total_steps) or end_of_epoch:
-                    self.store.save(result.step)
+                    self._save(result.step)
         except KeyboardInterrupt:
             interrupted = True
         finally:
             batches.close()  # stops tf.data's reader thread before anything else happens
             progress.close()
             self.summaries.close()
-        checkpoint = self.store.save(self.step) if self.step > 0 else None
+        checkpoint = self._save(self.step) if self.step > 0 else None
         return TrainResult(step=self.step, best_val_loss=float(self.best_val_loss.numpy()),
                            median_time_per_batch=statistics.median(times) if times else None,
                            interrupted=interrupted, checkpoint=checkpoint)
+
+    def _plan(self, step: int, progress: Progress) -> None:
+        """Under a time budget: re-estimates the run's length after `step`, and ends the run there
+        once no time is left for another step, the final validation and the last checkpoint."""
+        if self.budget.seconds is None:
+            return
+        self.budget.step_done(step)
+        if self.budget.is_up(reserve=self._final_validation_seconds + self._save_seconds):
+            self.total_steps = step
+        self.planned_steps.assign(self.budget.planned_steps(step, self.total_steps))
+        progress.set_total(self.planned)
+
+    def _save(self, step: int) -> str:
+        """Checkpoints `step`, with the time the run has taken so far."""
+        start = time.monotonic()
+        self.budget.record()
+        path = self.store.save(step)
+        self._save_seconds = time.monotonic() - start
+        return path
 
     def _write_run_description(self) -> None:
         """config.json and vocab.json in the save folder, the hyperparameters in TensorBoard."""
@@ -265,7 +318,7 @@ class Trainer:
         """The console line (every print_every steps) and the step's TensorBoard scalars."""
         progress.advance()
         if due(result.step, self.run.train.print_every, self.total_steps):
-            progress.line(step_line(result.step, self.total_steps, epoch, result.loss, result.seconds))
+            progress.line(step_line(result.step, self.planned, epoch, result.loss, result.seconds))
         chars = self.train_batches.batch_size * self.train_batches.seq_length
         self.summaries.scalars(result.step, {
             "train/loss": result.loss, "time_per_batch": result.seconds, "chars_per_second": chars / result.seconds,
