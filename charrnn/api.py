@@ -10,13 +10,9 @@
 import secrets
 from typing import Iterator, List, Optional, Union
 
-import tensorflow as tf
-
 from charrnn.inference.sampler import SAMPLE, Sampler, SamplingConfig, default_prime
 from charrnn.inference.scoring import Evaluator
-from charrnn.model.network import CharRNN
 from charrnn.training import checkpoints
-from charrnn.training.run_folder import read_run_files
 
 
 class CharModel:
@@ -69,9 +65,4 @@ def load(save_dir: str = "save", checkpoint: str = "latest", on_skip=None) -> Ch
 
     A damaged newest checkpoint is passed over for the newest intact one, and on_skip(message) told.
     """
-    config, vocab = read_run_files(save_dir)
-    path = checkpoints.find_checkpoint(save_dir, checkpoint, on_skip)
-    model = CharRNN(config.model)
-    model.build_variables()
-    checkpoints.restore(tf.train.Checkpoint(model=model), path, partial=True)
-    return CharModel(model, vocab, config)
+    return CharModel(*checkpoints.load_model(save_dir, checkpoint, on_skip))

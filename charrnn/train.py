@@ -31,6 +31,8 @@ flags.DEFINE_string("run_name", None, "Name of this run's TensorBoard subfolder 
                     "A continued run keeps its name.")
 flags.DEFINE_string("init_from", None, "Continue the run saved in this folder: same step, learning-rate "
                     "schedule and place in the epoch.")
+flags.DEFINE_string("finetune_from", None, "Start a new run (step 0, its own schedule and --save_dir) from the "
+                    "weights of the run saved in this folder, on the text given; characters it lacks are added.")
 flags.DEFINE_enum("model", _MODEL.model, CELL_TYPES, "Recurrent cell type.")
 flags.DEFINE_integer("rnn_size", _MODEL.rnn_size, "Units per recurrent layer (and embedding width).")
 flags.DEFINE_integer("num_layers", _MODEL.num_layers, "Number of recurrent layers.")
@@ -82,7 +84,7 @@ def main(argv):
     request = launch.RunRequest(settings={name: FLAGS[name].value for name in SETTINGS},
                                 given=frozenset(name for name in SETTINGS if FLAGS[name].present),
                                 save_dir=FLAGS.save_dir, log_dir=FLAGS.log_dir, init_from=FLAGS.init_from,
-                                run_name=FLAGS.run_name)
+                                finetune_from=FLAGS.finetune_from, run_name=FLAGS.run_name)
     prepared = launch.prepare_run(request, warn=cli.warn)  # every check that needs no TensorFlow
 
     cli.import_tensorflow_quietly()

@@ -157,3 +157,34 @@ def test_a_continued_run_from_a_corrupt_config_is_refused(tmp_path):
     (tmp_path / "save" / "config.json").write_text('{"format": 1, "model": ')
     with pytest.raises(CharRNNError, match="config.json is not valid JSON"):
         prepare_run(request(tmp_path, init_from=save))
+
+
+def test_a_fine_tuned_run_is_new_keeps_the_architecture_and_adds_the_new_characters(tmp_path):
+    write_corpus(tmp_path / "data")
+    source = new_run(tmp_path, dropout=0.1)
+    save_run(tmp_path, source)
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "input.txt").write_text("#42 speak, #17 all\n" * 60)
+    settings = {"data_dir": str(tmp_path / "new"), "learning_rate": 1e-3, "seed": 3, "batch_size": 4}
+    tuned = prepare_run(RunRequest(settings=settings, given=frozenset(settings), save_dir=str(tmp_path / "tuned"),
+                                   finetune_from=str(tmp_path / "save"), run_name="tuned"))
+    assert tuned.vocab.chars == tuple(sorted(set(VERSE) | set("#42 speak, #17 all\n")))
+    assert tuned.source_vocab == source.vocab and tuned.run.run_name == "tuned"
+    assert tuned.run.model == dataclasses.replace(source.run.model, vocab_size=len(tuned.vocab))
+    assert tuned.run.train == TrainConfig(learning_rate=1e-3, seed=3, batch_size=4)
+    assert tuned.run.data.data_dir == str(tmp_path / "new")
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(rnn_size=32), "--rnn_size 32 does not match the rnn_size 16 of the run in"),
+    (dict(init_from="save"), "give --init_from (continue a run) or --finetune_from"),
+])
+def test_fine_tuning_refuses_another_architecture_or_continuing_at_once(tmp_path, settings, message):
+    write_corpus(tmp_path / "data")
+    save_run(tmp_path, new_run(tmp_path))
+    init_from = settings.pop("init_from", None)
+    settings = {"data_dir": str(tmp_path / "data"), **settings}
+    request = RunRequest(settings=settings, given=frozenset(settings), save_dir=str(tmp_path / "tuned"),
+                         init_from=init_from and str(tmp_path / init_from), finetune_from=str(tmp_path / "save"))
+    with pytest.raises(CharRNNError, match=re.escape(message)):
+        prepare_run(request)

@@ -12,6 +12,7 @@ from charrnn.core.config import ModelConfig, RunConfig, TrainConfig
 from charrnn.core.errors import CharRNNError
 from charrnn.data.batches import make_splits
 from charrnn.data.vocab import Vocab
+from charrnn.inference.sampler import SamplingConfig
 from charrnn.training import checkpoints
 from charrnn.training.launch import RunRequest, prepare_run
 from charrnn.training.run_folder import read_run_files
@@ -275,3 +276,28 @@ def test_weight_decay_trains_with_adamw_and_resumes(tmp_path):
     resumed, _ = make_trainer(tmp_path, tiny_run(max_steps=8, weight_decay=0.5))
     resumed.restore(result.checkpoint)
     assert resumed.step == 6 and resumed.train().step == 8
+
+
+def test_fine_tuning_on_a_text_with_new_characters_learns_faster_than_from_scratch_and_samples_them(tmp_path):
+    write_corpus(tmp_path / "verse", length=3000)
+    new_text = "".join(f"#{n} {line}\n" for n in range(10, 40) for line in ("speak, speak.", "All:"))
+    (tmp_path / "numbered").mkdir()
+    (tmp_path / "numbered" / "input.txt").write_text(new_text * 4)
+    common = dict(rnn_size=32, num_layers=1, batch_size=4, seq_length=20, seed=1, learning_rate=0.01, eval_every=1000)
+
+    def train(name, steps, data, finetune_from=None):
+        settings = dict(common, data_dir=str(tmp_path / data), max_steps=steps)
+        prepared = prepare_run(RunRequest(settings=settings, given=frozenset(settings), save_dir=str(tmp_path / name),
+                                          log_dir=str(tmp_path / "logs"), finetune_from=finetune_from, run_name=name))
+        out = io.StringIO()
+        trainer = Trainer.start(prepared, out=out)
+        trainer.train()
+        return trainer, losses_by_step(out.getvalue())
+
+    train("source", 150, "verse")
+    tuned, tuned_losses = train("tuned", 40, "numbered", finetune_from=str(tmp_path / "source"))
+    _, scratch_losses = train("scratch", 40, "numbered")
+    assert set("#0123456789") <= set(tuned.vocab.chars) and tuned_losses.keys() == scratch_losses.keys()
+    assert sum(tuned_losses.values()) < 0.9 * sum(scratch_losses.values())  # a head start all the way
+    sample = tuned.sampler.generate("All:\n", 400, SamplingConfig(seed=1))[0]
+    assert set(sample) & set("#0123456789")

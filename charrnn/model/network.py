@@ -167,3 +167,21 @@ def sequence_loss(logits, targets):
     """Mean cross-entropy in nats/char of logits [batch, time, vocab] against targets [batch, time]."""
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
         labels=tf.cast(targets, tf.int32), logits=tf.cast(logits, tf.float32)))
+
+
+def transfer_weights(source: CharRNN, source_chars, target: CharRNN, target_chars) -> None:
+    """Copies a trained model's weights into `target`, a model of the same architecture over a
+    vocabulary holding every character of the source's (and maybe more): the characters' rows of
+    the embedding [vocab, width] and their columns of the output layer [units, vocab] and [vocab]
+    move to their new ids; the rows of characters new to the target keep their fresh initial values.
+    """
+    new_id = {char: i for i, char in enumerate(target_chars)}
+    rows = tf.constant([[new_id[char]] for char in source_chars], tf.int32)  # [source vocab, 1]
+    target.embedding.embeddings.assign(tf.tensor_scatter_nd_update(
+        target.embedding.embeddings, rows, source.embedding.embeddings))
+    target.dense.kernel.assign(tf.transpose(tf.tensor_scatter_nd_update(
+        tf.transpose(target.dense.kernel), rows, tf.transpose(source.dense.kernel))))
+    target.dense.bias.assign(tf.tensor_scatter_nd_update(target.dense.bias, rows, source.dense.bias))
+    for source_layer, target_layer in zip(source.rnn_layers, target.rnn_layers):
+        for source_weight, target_weight in zip(source_layer.weights, target_layer.weights):
+            target_weight.assign(source_weight)

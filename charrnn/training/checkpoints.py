@@ -20,7 +20,8 @@ from google.protobuf import text_format
 
 from charrnn.core.errors import CharRNNError
 from charrnn.core.files import atomic_write_text, fsync_folder
-from charrnn.training.run_folder import CHECKPOINT_INDEX
+from charrnn.model.network import CharRNN
+from charrnn.training.run_folder import CHECKPOINT_INDEX, read_run_files
 
 BEST_DIR = "best"
 CHECKPOINT_CHOICES = ("latest", "best")
@@ -169,3 +170,16 @@ def restore(checkpoint: tf.train.Checkpoint, path: str, *, partial: bool = False
     except (tf.errors.OpError, AssertionError, ValueError) as e:
         first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise CharRNNError(f"checkpoint {path} does not fit the model in config.json: {first_line}") from None
+
+
+def load_model(save_dir: str, which: str = "latest", on_skip=None):
+    """(CharRNN with the weights of checkpoint `which`, its Vocab, its RunConfig) of a run folder.
+
+    A damaged newest checkpoint is passed over for the newest intact one, and on_skip(message) told.
+    """
+    config, vocab = read_run_files(save_dir)
+    path = find_checkpoint(save_dir, which, on_skip)
+    model = CharRNN(config.model)
+    model.build_variables()
+    restore(tf.train.Checkpoint(model=model), path, partial=True)
+    return model, vocab, config

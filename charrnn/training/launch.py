@@ -4,7 +4,10 @@ A new run takes its settings from the request. A continued run (`init_from`) kee
 and vocabulary saved in its folder; of the settings the user gave, those that keep the variables
 and the batches as they were (epochs, steps, optimiser, dropout, ...) replace the saved ones and
 the others must equal them (see config.resume_config). It reads the text it was trained on
-unless a data setting is given. Every check here fails fast, with one line, before the import.
+unless a data setting is given. A fine-tuned run (`finetune_from`) is a new run, from step 0,
+with the architecture and the weights of another run: its vocabulary is the other run's plus
+any characters of the new text it lacked. Every check here fails fast, with one line, before
+the import.
 """
 
 import dataclasses
@@ -17,7 +20,7 @@ from typing import Any, Mapping, Optional
 from charrnn.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig, resume_config
 from charrnn.core.errors import CharRNNError
 from charrnn.data.batches import Batches, Splits, make_splits
-from charrnn.data.corpus import read_text
+from charrnn.data.corpus import ids_for_vocab, read_text
 from charrnn.data.vocab import Vocab
 from charrnn.training.run_folder import holds_checkpoints, read_run_files
 
@@ -35,6 +38,7 @@ class RunRequest:
     save_dir: str = "save"
     log_dir: str = "logs"
     init_from: Optional[str] = None
+    finetune_from: Optional[str] = None
     run_name: Optional[str] = None  # TensorBoard subfolder; default: the start time, or the continued run's
 
     def values_of(self, config_class, given_only: bool = False) -> dict:
@@ -56,6 +60,7 @@ class PreparedRun:
     from_cache: bool  # the text's ids came from its cache (else it was encoded now)
     train_batches: Batches
     splits: Splits
+    source_vocab: Optional[Vocab] = None  # of the run fine-tuned from
 
 
 def prepare_run(request: RunRequest, warn=None) -> PreparedRun:
@@ -64,20 +69,27 @@ def prepare_run(request: RunRequest, warn=None) -> PreparedRun:
     warn(message) hears what does not stop the run (a cache that cannot be written).
     """
     _check_folders(request)
+    source_vocab = None
     if request.init_from:
         saved, vocab = read_run_files(request.init_from)
         run = resume_config(saved, request.values_of(ModelConfig, True), request.values_of(TrainConfig, True))
         run = dataclasses.replace(run, run_name=request.run_name or run.run_name)
+    elif request.finetune_from:
+        source, source_vocab = read_run_files(request.finetune_from)
+        run, vocab = _fine_tuned_run(request, source), None
     else:
         run, vocab = _new_run(request), None
     data = _data_config(request, run.data)
     ids, corpus = read_text(data, vocab, warn)  # characters a saved vocabulary lacks stop here, named
     vocab = vocab or corpus.vocab
+    if source_vocab is not None:
+        vocab = Vocab(sorted(set(source_vocab.chars) | set(corpus.vocab.chars)))
+        ids = ids_for_vocab(corpus, vocab)
     run = dataclasses.replace(run, model=dataclasses.replace(run.model, vocab_size=len(vocab)),
                               data=dataclasses.replace(data, sha256=corpus.sha256))
     train_batches, splits = make_splits(ids, run.train.batch_size, run.train.seq_length, run.train.val_frac,
                                         run.train.test_frac)
-    return PreparedRun(request, run, vocab, len(ids), corpus.from_cache, train_batches, splits)
+    return PreparedRun(request, run, vocab, len(ids), corpus.from_cache, train_batches, splits, source_vocab)
 
 
 def _check_folders(request: RunRequest) -> None:
@@ -86,6 +98,9 @@ def _check_folders(request: RunRequest) -> None:
     for name, path in folders.items():
         if path and os.path.exists(path) and not os.path.isdir(path):
             raise CharRNNError(f"--{name} {path} is a file; it takes a folder")
+    if request.init_from and request.finetune_from:
+        raise CharRNNError("give --init_from (continue a run) or --finetune_from (a new run from its weights), "
+                           "not both")
     continuing_here = request.init_from and os.path.realpath(request.init_from) == os.path.realpath(request.save_dir)
     if holds_checkpoints(request.save_dir) and not continuing_here:
         raise CharRNNError(f"{request.save_dir} already holds a run; continue it with --init_from "
@@ -100,6 +115,17 @@ def _new_run(request: RunRequest) -> RunConfig:
     run_name = request.run_name or datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     return RunConfig(model=ModelConfig(vocab_size=1, **request.values_of(ModelConfig)),
                      train=TrainConfig(**train), run_name=run_name)
+
+
+def _fine_tuned_run(request: RunRequest, source: RunConfig) -> RunConfig:
+    """A new run with the architecture of `source`; of the model settings only dropout may differ."""
+    given = request.values_of(ModelConfig, given_only=True)
+    for name, value in given.items():
+        if name != "dropout" and value != getattr(source.model, name):
+            raise CharRNNError(f"--{name} {value} does not match the {name} {getattr(source.model, name)} of the run "
+                               f"in {request.finetune_from}; fine-tuning keeps its architecture")
+    model = dataclasses.replace(source.model, dropout=given.get("dropout", source.model.dropout))
+    return dataclasses.replace(_new_run(request), model=model)
 
 
 def _data_config(request: RunRequest, saved: DataConfig) -> DataConfig:

@@ -24,7 +24,7 @@ from charrnn.data.feed import epoch_batches
 from charrnn.data.vocab import Vocab
 from charrnn.inference.sampler import Sampler, SamplingConfig, default_prime
 from charrnn.inference.scoring import Evaluator
-from charrnn.model.network import CharRNN, sequence_loss
+from charrnn.model.network import CharRNN, sequence_loss, transfer_weights
 from charrnn.training import checkpoints
 from charrnn.training.learning_rate import LearningRate
 from charrnn.training.progress import Progress, step_line, val_line, whole_val_line
@@ -119,7 +119,8 @@ class Trainer:
 
     @classmethod
     def start(cls, prepared, recurrence: str = "auto", warn=None, out=None) -> "Trainer":
-        """The trainer of a launch.PreparedRun, restored from the run it continues, if any.
+        """The trainer of a launch.PreparedRun, restored from the run it continues, if any, or
+        holding the weights of the run it fine-tunes.
 
         warn(message) hears of damaged checkpoints passed over and of a disk too full for the
         checkpoints the run keeps.
@@ -129,6 +130,9 @@ class Trainer:
                       request.log_dir, out=out, recurrence=recurrence)
         if request.init_from:
             trainer.restore(checkpoints.find_checkpoint(request.init_from, "latest", on_skip=warn))
+        elif request.finetune_from:
+            source, source_vocab, _ = checkpoints.load_model(request.finetune_from, "latest", on_skip=warn)
+            transfer_weights(source, source_vocab.chars, trainer.model, trainer.vocab.chars)
         shortage = checkpoints.space_shortage(request.save_dir, trainer.checkpoint_bytes(),
                                               prepared.run.train.keep_checkpoints + 1)
         if shortage and warn:
