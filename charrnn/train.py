@@ -37,6 +37,10 @@ flags.DEFINE_enum("model", _MODEL.model, CELL_TYPES, "Recurrent cell type.")
 flags.DEFINE_integer("rnn_size", _MODEL.rnn_size, "Units per recurrent layer (and embedding width).")
 flags.DEFINE_integer("num_layers", _MODEL.num_layers, "Number of recurrent layers.")
 flags.DEFINE_float("dropout", _MODEL.dropout, "Dropout rate after each recurrent layer, in [0, 1).")
+flags.DEFINE_integer("embedding_size", None, "Width of the character embedding (default: --rnn_size).")
+flags.DEFINE_bool("layer_norm", _MODEL.layer_norm, "Layer-normalise each recurrent layer's output.")
+flags.DEFINE_bool("residual", _MODEL.residual, "Add each recurrent layer's input to its output, from the second "
+                  "layer on.")
 flags.DEFINE_integer("batch_size", _TRAIN.batch_size, "Parallel streams of text per batch.")
 flags.DEFINE_integer("seq_length", _TRAIN.seq_length, "Characters per stream per batch (BPTT length).")
 flags.DEFINE_float("val_frac", _TRAIN.val_frac, "Fraction of the text held out for validation (before the "

@@ -25,14 +25,19 @@ def logits_states_and_gradients(model, ids, training=False):
     return [logits, *new_states, *(tf.convert_to_tensor(g) for g in gradients)]
 
 
-# With dropout in training, the LSTM layers run one by one (dropout sits between them), not as one stack.
-@pytest.mark.parametrize("cell_type, dropout", [("lstm", 0.0), ("gru", 0.0), ("lstm", 0.3)])
-def test_cpu_recurrence_matches_keras_layers_and_shares_their_checkpoints(tmp_path, cell_type, dropout):
+OPTIONS = dict(embedding_size=5, layer_norm=True, residual=True)
+
+
+# With dropout in training, or layer norm or residual connections, the LSTM layers run one by one
+# (something sits between them), not as one stack.
+@pytest.mark.parametrize("cell_type, dropout, options", [("lstm", 0.0, {}), ("gru", 0.0, {}), ("lstm", 0.3, {}),
+                                                         ("lstm", 0.0, OPTIONS), ("gru", 0.3, OPTIONS)])
+def test_cpu_recurrence_matches_keras_layers_and_shares_their_checkpoints(tmp_path, cell_type, dropout, options):
     keras.utils.set_random_seed(7)  # the same dropout masks in both models
-    keras_model = build(cell_type, recurrence="keras", dropout=dropout)
+    keras_model = build(cell_type, recurrence="keras", dropout=dropout, **options)
     checkpoint = tf.train.Checkpoint(model=keras_model).write(str(tmp_path / "ckpt"))
     keras.utils.set_random_seed(7)
-    cpu_model = build(cell_type, recurrence="cpu", dropout=dropout)
+    cpu_model = build(cell_type, recurrence="cpu", dropout=dropout, **options)
     tf.train.Checkpoint(model=cpu_model).read(checkpoint).assert_existing_objects_matched()
     assert cpu_model.cpu_recurrence and not keras_model.cpu_recurrence
     ids = tf.constant(np.random.default_rng(3).integers(0, 11, (3, 9)), tf.int32)
@@ -63,9 +68,10 @@ def test_shapes_and_state_count(cell_type, states):
     assert len(new_states) == states and all(s.shape == (3, 8) for s in new_states)
 
 
-@pytest.mark.parametrize("cell_type", ["lstm", "gru", "rnn"])
-def test_step_matches_the_sequence_call(cell_type):
-    model = build(cell_type)
+@pytest.mark.parametrize("cell_type, options", [("lstm", {}), ("gru", {}), ("rnn", {}), ("lstm", OPTIONS),
+                                                ("rnn", OPTIONS)])
+def test_step_matches_the_sequence_call(cell_type, options):
+    model = build(cell_type, **options)
     ids = tf.constant(np.random.default_rng(0).integers(0, 11, (2, 6)), tf.int32)
     logits, final_states = model(ids, model.zero_state(2))
     states = model.zero_state(2)
@@ -125,3 +131,34 @@ def test_sequence_loss_is_mean_nats_per_char():
 def test_auto_recurrence_picks_the_path_measured_faster_on_a_cpu(cell_type, layers, policy, cpu):
     config = ModelConfig(vocab_size=5, model=cell_type, rnn_size=4, num_layers=layers)
     assert CharRNN(config, dtype_policy=policy).cpu_recurrence == cpu
+
+
+def test_architecture_options_shape_the_variables_as_documented():
+    plain = build("lstm")
+    narrow = build("lstm", embedding_size=5)
+    assert narrow.embedding.embeddings.shape == (11, 5) and narrow.rnn_0.cell.kernel.shape == (5, 32)
+    assert narrow.rnn_1.cell.kernel.shape == (8, 32)
+    assert plain.count_params() - narrow.count_params() == (11 + 32) * (8 - 5)
+    normed = build("lstm", layer_norm=True)
+    assert normed.count_params() == plain.count_params() + 2 * 2 * 8  # a scale and an offset per unit and layer
+    assert build("lstm", residual=True).count_params() == plain.count_params()
+
+
+def test_layer_norm_normalises_what_the_logits_read_and_residual_adds_the_layer_s_input():
+    model = build("lstm", layer_norm=True)
+    read = []
+    dense_call = model.dense.call
+    model.dense.call = lambda x, **kwargs: read.append(x) or dense_call(x, **kwargs)
+    ids = tf.constant([[1, 2, 3, 4]], tf.int32)
+    model(ids, model.zero_state(1))
+    outputs_0, *_ = model.rnn_0(model.embedding(ids))
+    outputs_1, *_ = model.rnn_1(model.layer_norm_0(outputs_0))
+    mean, variance = tf.nn.moments(outputs_1, axes=[-1], keepdims=True)
+    epsilon = model.layer_norm_1.epsilon  # scale 1 and offset 0 as initialised
+    np.testing.assert_allclose(read[0], (outputs_1 - mean) / tf.sqrt(variance + epsilon), atol=1e-5)
+    np.testing.assert_allclose(tf.reduce_mean(read[0], -1), 0, atol=1e-5)
+    residual = build("lstm", residual=True)
+    outputs_0, *_ = residual.rnn_0(residual.embedding(ids))
+    outputs_1, *_ = residual.rnn_1(outputs_0)
+    np.testing.assert_allclose(residual(ids, residual.zero_state(1))[0], residual.dense(outputs_0 + outputs_1),
+                               atol=1e-5)

@@ -12,7 +12,7 @@ from charrnn.core.config import ModelConfig, RunConfig, TrainConfig
 from charrnn.core.errors import CharRNNError
 from charrnn.data.batches import make_splits
 from charrnn.data.vocab import Vocab
-from charrnn.inference.sampler import SamplingConfig
+from charrnn.inference.sampler import Sampler, SamplingConfig
 from charrnn.training import checkpoints
 from charrnn.training.launch import RunRequest, prepare_run
 from charrnn.training.run_folder import read_run_files
@@ -24,12 +24,12 @@ TEXT = (VERSE * 10)[:1200]
 VOCAB = Vocab.from_text(TEXT)
 
 
-def tiny_run(dropout=0.0, **train):
+def tiny_run(dropout=0.0, model_options=None, **train):
     defaults = dict(batch_size=4, seq_length=10, val_frac=0.1, learning_rate=0.01, seed=1, eval_every=10,
                     save_every=10)
     defaults.update(train)
-    return RunConfig(model=ModelConfig(vocab_size=len(VOCAB), rnn_size=16, num_layers=2, dropout=dropout),
-                     train=TrainConfig(**defaults), run_name="tiny")
+    model = ModelConfig(vocab_size=len(VOCAB), rnn_size=16, num_layers=2, dropout=dropout, **(model_options or {}))
+    return RunConfig(model=model, train=TrainConfig(**defaults), run_name="tiny")
 
 
 def make_trainer(tmp_path, run):
@@ -301,3 +301,22 @@ def test_fine_tuning_on_a_text_with_new_characters_learns_faster_than_from_scrat
     assert sum(tuned_losses.values()) < 0.9 * sum(scratch_losses.values())  # a head start all the way
     sample = tuned.sampler.generate("All:\n", 400, SamplingConfig(seed=1))[0]
     assert set(sample) & set("#0123456789")
+
+
+@pytest.mark.parametrize("options, precision", [
+    (dict(embedding_size=6), "float32"), (dict(layer_norm=True), "float32"), (dict(residual=True), "float32"),
+    (dict(embedding_size=6, layer_norm=True, residual=True), "bfloat16")])
+def test_architecture_options_train_round_trip_through_a_checkpoint_and_sample(tmp_path, options, precision):
+    trainer, out = make_trainer(tmp_path, tiny_run(max_steps=12, model_options=options, precision=precision))
+    result = trainer.train()
+    losses = losses_by_step(out.getvalue())
+    assert losses[12] < losses[1]
+    model, vocab, config = checkpoints.load_model(str(tmp_path / "save"))
+    assert config.model == trainer.run.model
+    for a, b in zip(model.weights, trainer.model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    resumed, _ = make_trainer(tmp_path, tiny_run(max_steps=14, model_options=options, precision=precision))
+    resumed.restore(result.checkpoint)
+    assert resumed.train().step == 14
+    text = Sampler(model, vocab).generate("First", 50, SamplingConfig(seed=1))[0]
+    assert len(text) == 50 and set(text) <= set(vocab.chars)

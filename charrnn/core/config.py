@@ -62,6 +62,9 @@ class ModelConfig:
     rnn_size: int = 128
     num_layers: int = 2
     dropout: float = 0.0
+    embedding_size: Optional[int] = None  # None: rnn_size, as char-rnn
+    layer_norm: bool = False  # normalise each recurrent layer's output
+    residual: bool = False  # add each recurrent layer's input to its output, from the second layer on
 
     def __post_init__(self):
         _positive_int(self, "vocab_size")
@@ -69,6 +72,14 @@ class ModelConfig:
         _positive_int(self, "rnn_size")
         _positive_int(self, "num_layers")
         _number_in(self, "dropout", 0.0, 1.0, low_open=False, high_open=True)
+        if self.embedding_size is not None:
+            _positive_int(self, "embedding_size")
+        for name in ("layer_norm", "residual"):
+            _check(isinstance(getattr(self, name), bool), f"--{name} must be true or false")
+
+    @property
+    def embedding_width(self) -> int:
+        return self.embedding_size or self.rnn_size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +131,7 @@ class TrainConfig:
         _number_in(self, "decay_rate", 0.0, 1.0, low_open=True, high_open=False)
         _check(self.lr_schedule in LR_SCHEDULES,
                f"--lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
-        _check(isinstance(self.warmup_steps, int) and not isinstance(self.warmup_steps, bool) and self.warmup_steps >= 0,
+        _check(type(self.warmup_steps) is int and self.warmup_steps >= 0,
                f"--warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
         _number_in(self, "min_lr", 0.0, self.learning_rate, low_open=False, high_open=False)
         _number_in(self, "weight_decay", 0.0, math.inf, low_open=False, high_open=True)

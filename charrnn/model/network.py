@@ -1,5 +1,9 @@
 """The char-rnn network: embedding -> num_layers recurrent layers -> dense over the vocabulary.
 
+Each recurrent layer's output may be layer-normalised (`layer_norm`), have the layer's input
+added to it from the second layer on (`residual`), then goes through dropout. The embedding is
+as wide as the recurrent layers (char-rnn's choice) unless `embedding_size` says otherwise.
+
 The RNN state is passed in and returned explicitly (a flat tuple of [batch, rnn_size]
 tensors, two per LSTM layer and one per GRU or RNN layer) so the trainer can carry it across
 batches and the sampler can step one character at a time.
@@ -53,8 +57,7 @@ class CharRNN(keras.Model):
         faster_here = dtype_policy != "float32" or (config.model == "lstm" and config.num_layers >= 2)
         self.cpu_recurrence = config.model in ("lstm", "gru") and (
             recurrence == "cpu" or (recurrence == "auto" and faster_here and not gpu_available()))
-        # char-rnn's choice: the embedding is as wide as the recurrent layers.
-        self.embedding = keras.layers.Embedding(config.vocab_size, config.rnn_size, name="embedding",
+        self.embedding = keras.layers.Embedding(config.vocab_size, config.embedding_width, name="embedding",
                                                 dtype=dtype_policy)
         layer_kwargs = {"reset_after": True} if config.model == "gru" else {}
         # One attribute per layer: TensorFlow checkpoints follow attributes, not Keras-tracked lists.
@@ -64,12 +67,24 @@ class CharRNN(keras.Model):
                 dtype=dtype_policy, **layer_kwargs))
             setattr(self, f"dropout_{i}", keras.layers.Dropout(config.dropout, name=f"dropout_{i}",
                                                                dtype=dtype_policy))
+            if config.layer_norm:
+                setattr(self, f"layer_norm_{i}", keras.layers.LayerNormalization(name=f"layer_norm_{i}",
+                                                                                 dtype=dtype_policy))
         # float32 logits: the softmax and the loss stay accurate under a mixed precision.
         self.dense = keras.layers.Dense(config.vocab_size, name="logits", dtype="float32")
 
     @property
     def rnn_layers(self) -> list:
         return [getattr(self, f"rnn_{i}") for i in range(self.config.num_layers)]
+
+    def _between_layers(self, i: int, outputs, inputs):
+        """What follows recurrent layer i before dropout: its outputs [..., units], layer-normalised
+        and with its inputs added (residual, from the second layer on), as configured."""
+        if self.config.layer_norm:  # in the outputs' dtype: `step` runs in float32 under any policy
+            outputs = tf.cast(getattr(self, f"layer_norm_{i}")(outputs), outputs.dtype)
+        if self.config.residual and i > 0:
+            outputs = outputs + inputs
+        return outputs
 
     @property
     def dropouts(self) -> list:
@@ -104,17 +119,18 @@ class CharRNN(keras.Model):
     def call(self, ids, states, training=False):
         """ids [batch, time] int -> (logits [batch, time, vocab] float32, new states, float32)."""
         x = self.embedding(ids)
+        plain_stack = not (training and self.config.dropout) and not self.config.layer_norm and not self.config.residual
         if (self.cpu_recurrence and self.config.model == "lstm" and x.shape[1] is not None
-                and all(layer.built for layer in self.rnn_layers) and not (training and self.config.dropout)):
-            # Without dropout between the layers they can run as one stack, overlapping in time.
+                and all(layer.built for layer in self.rnn_layers) and plain_stack):
+            # With nothing between the layers they can run as one stack, overlapping in time.
             x, new_states = recurrent.lstm_stack(x, [tf.cast(s, x.dtype) for s in states],
                                                  [self._weights(layer, x.dtype) for layer in self.rnn_layers])
             return self.dense(x), tuple(tf.cast(s, tf.float32) for s in new_states)
         new_states = []
         for i, (layer, dropout) in enumerate(zip(self.rnn_layers, self.dropouts)):
-            x, layer_states = self._run_layer(layer, x, self._layer_states(states, i), training)
+            outputs, layer_states = self._run_layer(layer, x, self._layer_states(states, i), training)
             new_states.extend(tf.cast(s, tf.float32) for s in layer_states)
-            x = dropout(x, training=training)
+            x = dropout(self._between_layers(i, outputs, x), training=training)
         return self.dense(x), tuple(new_states)
 
     def step_weights(self) -> list:
@@ -149,7 +165,7 @@ class CharRNN(keras.Model):
                 layer_states = [recurrent.gru_step(input_part, *layer_states, recurrent_kernel, bias[1])]
             else:  # SimpleRNN: tanh(x W + h U + b)
                 layer_states = [tf.tanh(input_part + tf.matmul(layer_states[0], recurrent_kernel))]
-            x = layer_states[0]
+            x = self._between_layers(i, layer_states[0], x)
             new_states.extend(layer_states)
         return self.dense(x), tuple(new_states)
 
@@ -157,8 +173,10 @@ class CharRNN(keras.Model):
         """Creates every variable (before restoring a checkpoint into them), layer by layer: a first
         call would build them too, but tracing Keras' generic recurrence took 0.5 s longer."""
         self.embedding.build((None, None))
-        for layer in self.rnn_layers:
-            layer.build((None, None, self.config.rnn_size))
+        for i, layer in enumerate(self.rnn_layers):
+            layer.build((None, None, self.config.embedding_width if i == 0 else self.config.rnn_size))
+            if self.config.layer_norm:
+                getattr(self, f"layer_norm_{i}").build((None, None, self.config.rnn_size))
         self.dense.build((None, None, self.config.rnn_size))
         self.built = True
 
@@ -182,6 +200,7 @@ def transfer_weights(source: CharRNN, source_chars, target: CharRNN, target_char
     target.dense.kernel.assign(tf.transpose(tf.tensor_scatter_nd_update(
         tf.transpose(target.dense.kernel), rows, tf.transpose(source.dense.kernel))))
     target.dense.bias.assign(tf.tensor_scatter_nd_update(target.dense.bias, rows, source.dense.bias))
-    for source_layer, target_layer in zip(source.rnn_layers, target.rnn_layers):
-        for source_weight, target_weight in zip(source_layer.weights, target_layer.weights):
+    by_vocabulary = {id(v) for v in (target.embedding.embeddings, target.dense.kernel, target.dense.bias)}
+    for source_weight, target_weight in zip(source.weights, target.weights):
+        if id(target_weight) not in by_vocabulary:  # the recurrent layers' and layer norms' weights
             target_weight.assign(source_weight)
