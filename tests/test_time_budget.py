@@ -20,6 +20,7 @@ def test_elapsed_counts_from_the_checkpoint_and_the_steps_fit_the_rest():
     budget.step_done(110)  # 1 s per step
     assert budget.elapsed() == 30.0
     assert budget.planned_steps(110, limit=10_000) == 140 and budget.planned_steps(110, limit=120) == 120
+    assert budget.planned_steps(110, limit=10_000, reserve=5.0) == 135
     assert not budget.is_up() and budget.is_up(reserve=29.5)
     budget.record()
     assert float(budget.spent.numpy()) == 30.0

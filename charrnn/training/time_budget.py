@@ -40,14 +40,15 @@ class TimeBudget:
             return False
         return self.elapsed() + reserve + self._seconds_per_step() >= self.seconds
 
-    def planned_steps(self, step: int, limit: int) -> int:
-        """The steps the whole run will have taken when the time is up, at most `limit`."""
+    def planned_steps(self, step: int, limit: int, reserve: float = 0.0) -> int:
+        """The steps the whole run will have taken when the time is up, `reserve` seconds kept
+        for its end; at most `limit`."""
         if self.seconds is None:
             return limit
         seconds_per_step = self._seconds_per_step()
         if seconds_per_step == 0.0:  # nothing measured yet
             return limit
-        return int(min(limit, step + max(0.0, self.seconds - self.elapsed()) / seconds_per_step))
+        return int(min(limit, step + max(0.0, self.seconds - reserve - self.elapsed()) / seconds_per_step))
 
     def _seconds_per_step(self) -> float:
         steps = self._steps_done

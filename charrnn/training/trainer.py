@@ -20,7 +20,7 @@ import tensorflow as tf
 from charrnn.core.config import RunConfig
 from charrnn.core.errors import CharRNNError
 from charrnn.data.batches import Batches
-from charrnn.data.feed import epoch_batches
+from charrnn.data.feed import step_batches
 from charrnn.data.vocab import Vocab
 from charrnn.inference.sampler import Sampler, SamplingConfig, default_prime
 from charrnn.inference.scoring import Evaluator
@@ -264,9 +264,10 @@ class Trainer:
         if self.budget.seconds is None:
             return
         self.budget.step_done(step)
-        if self.budget.is_up(reserve=self._final_validation_seconds + self._save_seconds):
+        reserve = self._final_validation_seconds + self._save_seconds
+        if self.budget.is_up(reserve):
             self.total_steps = step
-        self.planned_steps.assign(self.budget.planned_steps(step, self.total_steps))
+        self.planned_steps.assign(self.budget.planned_steps(step, self.total_steps, reserve))
         progress.set_total(self.planned)
 
     def _save(self, step: int) -> str:
@@ -289,17 +290,18 @@ class Trainer:
         Each epoch starts from a zero RNN state. A step that did not advance the counter (skipped
         by the loss scale) gets the same batch again. A stop request ends it with KeyboardInterrupt.
         """
-        feed, next_position = None, None
+        feed, next_step = None, None
         while self.step < self.total_steps:
             if self.stop_requested:
                 raise KeyboardInterrupt
-            epoch, position = divmod(self.step, len(self.train_batches))
+            step = self.step
+            epoch, position = divmod(step, len(self.train_batches))
             if position == 0:
                 for variable in self.rnn_state:
                     variable.assign(tf.zeros_like(variable))
-            if position != next_position:
-                feed = iter(epoch_batches(self.train_batches, position))
-            next_position = position + 1
+            if step != next_step:  # the first step of this process, or a skipped one again
+                feed = iter(step_batches(self.train_batches, step, self.total_steps))
+            next_step = step + 1
             yield (epoch, *next(feed))
 
     def _run_step(self, inputs, targets) -> "StepResult":
