@@ -83,6 +83,7 @@ class Trainer:
         self.model.build_variables()
         # The run's planned length (the cosine schedule's horizon), corrected under a time budget.
         self.planned_steps = tf.Variable(self.total_steps, dtype=tf.int64, trainable=False)
+        self.planned = self.total_steps  # the same, for the console lines: the step the run should end at
         self.budget = TimeBudget(run.train.max_minutes, tf.Variable(0.0, dtype=tf.float64, trainable=False))
         # As the last validation and save took: what the end of a budgeted run must leave time for.
         self._final_validation_seconds = self._save_seconds = 0.0
@@ -198,11 +199,6 @@ class Trainer:
         validation split (all of them by default) predicted from the one before."""
         return self.evaluator.score(self.val_ids if num_chars is None else self.val_ids[:num_chars + 1]).nats_per_char
 
-    @property
-    def planned(self) -> int:
-        """The step the run is planned to end at: total_steps, or sooner under a time budget."""
-        return int(self.planned_steps.numpy())
-
     def _validate(self, step: int, epoch: int, progress: Progress) -> None:
         """Scores --eval_chars characters of the validation split (all by default), keeps the best
         checkpoint, logs a sample; at the run's end also scores the whole split if that was less."""
@@ -267,8 +263,11 @@ class Trainer:
         reserve = self._final_validation_seconds + self._save_seconds
         if self.budget.is_up(reserve):
             self.total_steps = step
-        self.planned_steps.assign(self.budget.planned_steps(step, self.total_steps, reserve))
-        progress.set_total(self.planned)
+        planned = self.budget.planned_steps(step, self.total_steps, reserve)
+        if planned != self.planned:
+            self.planned = planned
+            self.planned_steps.assign(planned)
+            progress.set_total(planned)
 
     def _save(self, step: int) -> str:
         """Checkpoints `step`, with the time the run has taken so far."""
