@@ -179,6 +179,15 @@ class RunConfig:
                    run_name=run_name, data=_from_dict(DataConfig, data.get("data", {}), f"{source} data"))
 
 
+def keep_architecture(saved: ModelConfig, overrides: dict, mismatch) -> ModelConfig:
+    """`saved` with the model settings the user gave: every one but dropout must equal the saved
+    value (the variables would not fit otherwise); mismatch(name, value, saved_value) words the
+    one-line error for one that does not."""
+    for name, value in overrides.items():
+        _check(name == "dropout" or value == getattr(saved, name), mismatch(name, value, getattr(saved, name)))
+    return dataclasses.replace(saved, **{k: v for k, v in overrides.items() if k == "dropout"})
+
+
 def resume_config(saved: RunConfig, model_overrides: dict, train_overrides: dict) -> RunConfig:
     """The config of a run continued from `saved`.
 
@@ -186,21 +195,21 @@ def resume_config(saved: RunConfig, model_overrides: dict, train_overrides: dict
     stay as saved (anything else would not fit the checkpoint); the rest may change, for example
     more epochs or a lower learning rate.
     """
-    fixed = {("model", k): v for k, v in model_overrides.items() if k != "dropout"}
-    fixed.update({("train", k): v for k, v in train_overrides.items() if k in TrainConfig.DATA_SHAPING})
+    def mismatch(name, value, saved_value):
+        return (f"--{name} {value} does not match the checkpoint's {name} {saved_value}; "
+                f"drop the flag to continue the run, or train into a new --save_dir")
+
     precision = train_overrides.get("precision", saved.train.precision)
     # float16 training keeps a loss scale in the checkpoint that the other precisions lack.
     _check(precision == saved.train.precision or "float16" not in (precision, saved.train.precision),
            f"--precision {precision} cannot continue a run trained with --precision {saved.train.precision}; "
            f"only float32 and bfloat16 may be switched")
-    for (section, name), value in fixed.items():
-        saved_value = getattr(getattr(saved, section), name)
-        _check(value == saved_value,
-               f"--{name} {value} does not match the checkpoint's {name} {saved_value}; "
-               f"drop the flag to continue the run, or train into a new --save_dir")
+    model = keep_architecture(saved.model, model_overrides, mismatch)
+    for name, value in train_overrides.items():
+        _check(name not in TrainConfig.DATA_SHAPING or value == getattr(saved.train, name),
+               mismatch(name, value, getattr(saved.train, name)))
     return dataclasses.replace(
-        saved,
-        model=dataclasses.replace(saved.model, **{k: v for k, v in model_overrides.items() if k == "dropout"}),
+        saved, model=model,
         train=dataclasses.replace(saved.train, **{k: v for k, v in train_overrides.items()
                                                   if k not in TrainConfig.DATA_SHAPING}))
 

@@ -17,7 +17,7 @@ import secrets
 import signal
 from typing import Any, Mapping, Optional
 
-from charrnn.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig, resume_config
+from charrnn.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig, keep_architecture, resume_config
 from charrnn.core.errors import CharRNNError
 from charrnn.data.batches import Batches, Splits, make_splits
 from charrnn.data.corpus import ids_for_vocab, read_text
@@ -119,12 +119,10 @@ def _new_run(request: RunRequest) -> RunConfig:
 
 def _fine_tuned_run(request: RunRequest, source: RunConfig) -> RunConfig:
     """A new run with the architecture of `source`; of the model settings only dropout may differ."""
-    given = request.values_of(ModelConfig, given_only=True)
-    for name, value in given.items():
-        if name != "dropout" and value != getattr(source.model, name):
-            raise CharRNNError(f"--{name} {value} does not match the {name} {getattr(source.model, name)} of the run "
-                               f"in {request.finetune_from}; fine-tuning keeps its architecture")
-    model = dataclasses.replace(source.model, dropout=given.get("dropout", source.model.dropout))
+    model = keep_architecture(source.model, request.values_of(ModelConfig, given_only=True),
+                              lambda name, value, saved: f"--{name} {value} does not match the {name} {saved} of the "
+                                                         f"run in {request.finetune_from}; fine-tuning keeps its "
+                                                         f"architecture")
     return dataclasses.replace(_new_run(request), model=model)
 
 
