@@ -41,6 +41,9 @@ flags.DEFINE_integer("embedding_size", None, "Width of the character embedding (
 flags.DEFINE_bool("layer_norm", _MODEL.layer_norm, "Layer-normalise each recurrent layer's output.")
 flags.DEFINE_bool("residual", _MODEL.residual, "Add each recurrent layer's input to its output, from the second "
                   "layer on.")
+flags.DEFINE_float("embedding_dropout", _MODEL.embedding_dropout, "Dropout rate on the embedded characters, in [0, 1).")
+flags.DEFINE_bool("tie_embeddings", _MODEL.tie_embeddings, "The output layer reuses the embedding's weights "
+                  "(needs --embedding_size equal to --rnn_size).")
 flags.DEFINE_integer("batch_size", _TRAIN.batch_size, "Parallel streams of text per batch.")
 flags.DEFINE_integer("seq_length", _TRAIN.seq_length, "Characters per stream per batch (BPTT length).")
 flags.DEFINE_float("val_frac", _TRAIN.val_frac, "Fraction of the text held out for validation (before the "
@@ -59,6 +62,9 @@ flags.DEFINE_float("min_lr", _TRAIN.min_lr, "The lowest learning rate any schedu
 flags.DEFINE_float("weight_decay", _TRAIN.weight_decay, "Decoupled weight decay (AdamW) of the weights, not the "
                    "biases; 0: Adam.")
 flags.DEFINE_float("grad_clip", _TRAIN.grad_clip, "Clip gradients to this global norm.")
+flags.DEFINE_integer("grad_accum_steps", _TRAIN.grad_accum_steps, "Run each batch's streams in this many groups, "
+                     "one after another, accumulating their gradients: the same step in about 1/N of the "
+                     "activation memory, for a --batch_size too large to fit at once.")
 flags.DEFINE_integer("num_epochs", _TRAIN.num_epochs, "Passes over the training text.")
 flags.DEFINE_integer("max_steps", None, "Stop after this many steps in all (counting earlier runs).")
 flags.DEFINE_float("max_minutes", None, "Stop after this many minutes of wall time in all (counting earlier runs; "

@@ -12,6 +12,12 @@ def make_run(**train):
                      train=TrainConfig(max_steps=7, seed=3, **train), run_name="r1")
 
 
+def test_tied_embeddings_need_an_embedding_as_wide_as_the_top_layer():
+    with pytest.raises(CharRNNError, match="--tie_embeddings .* --embedding_size 16 differs from --rnn_size 32"):
+        ModelConfig(vocab_size=10, rnn_size=32, embedding_size=16, tie_embeddings=True)
+    assert ModelConfig(vocab_size=10, rnn_size=32, embedding_size=32, tie_embeddings=True).tie_embeddings
+
+
 def test_json_round_trip_keeps_every_field():
     run = make_run(batch_size=8)
     assert RunConfig.from_json(run.to_json()) == run
@@ -20,6 +26,7 @@ def test_json_round_trip_keeps_every_field():
 @pytest.mark.parametrize("field, value, flag", [
     ("rnn_size", 0, "--rnn_size"), ("num_layers", -1, "--num_layers"), ("dropout", 1.0, "--dropout"),
     ("model", "transformer", "--model"), ("vocab_size", 0, "--vocab_size"), ("rnn_size", 2.5, "--rnn_size"),
+    ("embedding_dropout", -0.1, "--embedding_dropout"), ("tie_embeddings", 1, "--tie_embeddings"),
 ])
 def test_model_config_rejects_out_of_range(field, value, flag):
     with pytest.raises(CharRNNError, match=flag):
@@ -58,8 +65,9 @@ def test_from_json_rejects_unknown_and_missing_keys():
 
 def test_resume_keeps_saved_config_and_applies_allowed_overrides():
     saved = make_run()
-    resumed = resume_config(saved, {"dropout": 0.3}, {"num_epochs": 9, "learning_rate": 1e-3, "batch_size": 50})
-    assert resumed.model == dataclasses.replace(saved.model, dropout=0.3)
+    resumed = resume_config(saved, {"dropout": 0.3, "embedding_dropout": 0.1},
+                            {"num_epochs": 9, "learning_rate": 1e-3, "batch_size": 50})
+    assert resumed.model == dataclasses.replace(saved.model, dropout=0.3, embedding_dropout=0.1)
     assert resumed.train.num_epochs == 9 and resumed.train.learning_rate == 1e-3
     assert resumed.train.batch_size == saved.train.batch_size
     assert resumed.run_name == saved.run_name
@@ -68,6 +76,7 @@ def test_resume_keeps_saved_config_and_applies_allowed_overrides():
 
 @pytest.mark.parametrize("model_overrides, train_overrides, flag", [
     ({"rnn_size": 128}, {}, "--rnn_size"), ({"model": "lstm"}, {}, "--model"),
+    ({"tie_embeddings": True}, {}, "--tie_embeddings"),
     ({}, {"batch_size": 10}, "--batch_size"), ({}, {"seq_length": 10}, "--seq_length"),
     ({}, {"test_frac": 0.1}, "--test_frac"), ({}, {"precision": "float16"}, "--precision float16"),
 ])

@@ -25,13 +25,15 @@ def logits_states_and_gradients(model, ids, training=False):
     return [logits, *new_states, *(tf.convert_to_tensor(g) for g in gradients)]
 
 
-OPTIONS = dict(embedding_size=5, layer_norm=True, residual=True)
+OPTIONS = dict(embedding_size=5, layer_norm=True, residual=True, embedding_dropout=0.2)
+TIED = dict(tie_embeddings=True, embedding_dropout=0.2)
 
 
 # With dropout in training, or layer norm or residual connections, the LSTM layers run one by one
 # (something sits between them), not as one stack.
 @pytest.mark.parametrize("cell_type, dropout, options", [("lstm", 0.0, {}), ("gru", 0.0, {}), ("lstm", 0.3, {}),
-                                                         ("lstm", 0.0, OPTIONS), ("gru", 0.3, OPTIONS)])
+                                                         ("lstm", 0.0, OPTIONS), ("gru", 0.3, OPTIONS),
+                                                         ("lstm", 0.0, TIED)])
 def test_cpu_recurrence_matches_keras_layers_and_shares_their_checkpoints(tmp_path, cell_type, dropout, options):
     keras.utils.set_random_seed(7)  # the same dropout masks in both models
     keras_model = build(cell_type, recurrence="keras", dropout=dropout, **options)
@@ -69,7 +71,7 @@ def test_shapes_and_state_count(cell_type, states):
 
 
 @pytest.mark.parametrize("cell_type, options", [("lstm", {}), ("gru", {}), ("rnn", {}), ("lstm", OPTIONS),
-                                                ("rnn", OPTIONS)])
+                                                ("rnn", OPTIONS), ("gru", TIED)])
 def test_step_matches_the_sequence_call(cell_type, options):
     model = build(cell_type, **options)
     ids = tf.constant(np.random.default_rng(0).integers(0, 11, (2, 6)), tf.int32)
@@ -142,6 +144,36 @@ def test_architecture_options_shape_the_variables_as_documented():
     normed = build("lstm", layer_norm=True)
     assert normed.count_params() == plain.count_params() + 2 * 2 * 8  # a scale and an offset per unit and layer
     assert build("lstm", residual=True).count_params() == plain.count_params()
+    assert build("lstm", embedding_dropout=0.5).count_params() == plain.count_params()
+    tied = build("lstm", tie_embeddings=True)
+    assert plain.count_params() - tied.count_params() == 8 * 11  # no output kernel of its own
+    assert len(tied.trainable_variables) == len(plain.trainable_variables) - 1
+
+
+def test_tied_embeddings_are_one_variable_at_both_ends():
+    model = build("lstm", tie_embeddings=True)
+    ids = tf.constant([[1, 2, 3]], tf.int32)
+    logits, _ = model(ids, model.zero_state(1))
+    model.embedding.embeddings.assign(model.embedding.embeddings * 2)
+    top = model.rnn_1(model.rnn_0(model.embedding(ids))[0])[0]
+    np.testing.assert_allclose(model(ids, model.zero_state(1))[0],
+                               tf.matmul(top, model.embedding.embeddings, transpose_b=True) + model.dense.bias,
+                               atol=1e-5)
+    assert not np.allclose(logits, model(ids, model.zero_state(1))[0])
+    with tf.GradientTape() as tape:
+        loss = sequence_loss(model(ids, model.zero_state(1))[0], ids)
+    embedding_gradient = tape.gradient(loss, model.embedding.embeddings)
+    # Only characters 1, 2 and 3 are read, but every row is an output weight too.
+    assert np.all(np.abs(tf.convert_to_tensor(embedding_gradient).numpy()).sum(axis=1) > 0)
+
+
+def test_embedding_dropout_drops_embedded_characters_only_in_training():
+    model = build("lstm", embedding_dropout=0.5)
+    ids = tf.constant([[1, 2, 3, 4]], tf.int32)
+    a, _ = model(ids, model.zero_state(1))
+    np.testing.assert_array_equal(a, model(ids, model.zero_state(1))[0])
+    assert not np.allclose(a, model(ids, model.zero_state(1), training=True)[0])
+    assert model.dropouts[0] is model.embedding_dropout
 
 
 def test_layer_norm_normalises_what_the_logits_read_and_residual_adds_the_layer_s_input():

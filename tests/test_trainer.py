@@ -304,8 +304,9 @@ def test_fine_tuning_on_a_text_with_new_characters_learns_faster_than_from_scrat
 
 # Each option alone is checked against its definition in test_network; here all of them together.
 @pytest.mark.parametrize("options, precision", [
-    (dict(embedding_size=6, layer_norm=True, residual=True), "float32"),
-    (dict(embedding_size=6, layer_norm=True, residual=True), "bfloat16")])
+    (dict(embedding_size=6, layer_norm=True, residual=True, embedding_dropout=0.1), "float32"),
+    (dict(embedding_size=6, layer_norm=True, residual=True), "bfloat16"),
+    (dict(tie_embeddings=True, embedding_dropout=0.1), "float32")])
 def test_architecture_options_train_round_trip_through_a_checkpoint_and_sample(tmp_path, options, precision):
     trainer, out = make_trainer(tmp_path, tiny_run(max_steps=12, model_options=options, precision=precision))
     result = trainer.train()
@@ -320,3 +321,19 @@ def test_architecture_options_train_round_trip_through_a_checkpoint_and_sample(t
     assert resumed.train().step == 14
     text = Sampler(model, vocab).generate("First", 50, SamplingConfig(seed=1))[0]
     assert len(text) == 50 and set(text) <= set(vocab.chars)
+
+
+@pytest.mark.parametrize("model_type", ["lstm", "gru"])
+def test_accumulating_gradients_over_groups_of_streams_is_the_same_step_as_one_batch(tmp_path, model_type):
+    results = []
+    for groups in (1, 2, 4):
+        run = tiny_run(max_steps=6, grad_accum_steps=groups, model_options=dict(model=model_type))
+        trainer, out = make_trainer(tmp_path / str(groups), run)
+        trainer.train()
+        results.append((losses_by_step(out.getvalue()), trainer))
+    (one_batch, reference), *accumulated = results
+    assert len(one_batch) == 6
+    for losses, trainer in accumulated:
+        np.testing.assert_allclose(list(losses.values()), list(one_batch.values()), atol=1e-3)  # as printed
+        for a, b in zip(trainer.checkpoint_variables(), reference.checkpoint_variables()):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)

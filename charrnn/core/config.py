@@ -19,6 +19,7 @@ RECURRENCE_CHOICES = ("auto", "keras", "cpu")  # recurrent layers' code paths: s
 ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE = 0, 1, 2  # sampling modes: see inference/sampler.py
 SAMPLE_MODES = (ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE)
 CONFIG_FORMAT = 1
+DROPOUT_RATES = ("dropout", "embedding_dropout")  # the model settings a continued or fine-tuned run may change
 
 
 def _check(condition: bool, message: str) -> None:
@@ -65,6 +66,8 @@ class ModelConfig:
     embedding_size: Optional[int] = None  # None: rnn_size, as char-rnn
     layer_norm: bool = False  # normalise each recurrent layer's output
     residual: bool = False  # add each recurrent layer's input to its output, from the second layer on
+    embedding_dropout: float = 0.0  # dropout on the embedded characters
+    tie_embeddings: bool = False  # the output layer's weights are the embedding's (needs equal widths)
 
     def __post_init__(self):
         _positive_int(self, "vocab_size")
@@ -74,8 +77,12 @@ class ModelConfig:
         _number_in(self, "dropout", 0.0, 1.0, low_open=False, high_open=True)
         if self.embedding_size is not None:
             _positive_int(self, "embedding_size")
-        for name in ("layer_norm", "residual"):
+        _number_in(self, "embedding_dropout", 0.0, 1.0, low_open=False, high_open=True)
+        for name in ("layer_norm", "residual", "tie_embeddings"):
             _check(isinstance(getattr(self, name), bool), f"--{name} must be true or false")
+        _check(not self.tie_embeddings or self.embedding_width == self.rnn_size,
+               f"--tie_embeddings needs the embedding as wide as the top layer: --embedding_size "
+               f"{self.embedding_size} differs from --rnn_size {self.rnn_size}")
 
     @property
     def embedding_width(self) -> int:
@@ -97,6 +104,9 @@ class TrainConfig:
     min_lr: float = 0.0
     weight_decay: float = 0.0  # decoupled (AdamW) when above 0
     grad_clip: float = 5.0
+    # Each batch's streams run in this many groups, one after another, their gradients averaged: the
+    # same step in about 1/grad_accum_steps of the activation memory.
+    grad_accum_steps: int = 1
     num_epochs: int = 50
     max_steps: Optional[int] = None
     max_minutes: Optional[float] = None  # wall time of the whole run, continuations included
@@ -117,8 +127,10 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("batch_size", "seq_length", "num_epochs", "print_every", "eval_every",
-                     "save_every", "keep_checkpoints"):
+                     "save_every", "keep_checkpoints", "grad_accum_steps"):
             _positive_int(self, name)
+        _check(self.batch_size % self.grad_accum_steps == 0, f"--batch_size {self.batch_size} does not divide "
+               f"into --grad_accum_steps {self.grad_accum_steps} groups of streams")
         if self.max_steps is not None:
             _positive_int(self, "max_steps")
         _check(isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**31,
@@ -180,12 +192,12 @@ class RunConfig:
 
 
 def keep_architecture(saved: ModelConfig, overrides: dict, mismatch) -> ModelConfig:
-    """`saved` with the model settings the user gave: every one but dropout must equal the saved
-    value (the variables would not fit otherwise); mismatch(name, value, saved_value) words the
-    one-line error for one that does not."""
+    """`saved` with the model settings the user gave: every one but the dropout rates must equal
+    the saved value (the variables would not fit otherwise); mismatch(name, value, saved_value)
+    words the one-line error for one that does not."""
     for name, value in overrides.items():
-        _check(name == "dropout" or value == getattr(saved, name), mismatch(name, value, getattr(saved, name)))
-    return dataclasses.replace(saved, **{k: v for k, v in overrides.items() if k == "dropout"})
+        _check(name in DROPOUT_RATES or value == getattr(saved, name), mismatch(name, value, getattr(saved, name)))
+    return dataclasses.replace(saved, **{k: v for k, v in overrides.items() if k in DROPOUT_RATES})
 
 
 def resume_config(saved: RunConfig, model_overrides: dict, train_overrides: dict) -> RunConfig:

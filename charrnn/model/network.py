@@ -2,7 +2,10 @@
 
 Each recurrent layer's output may be layer-normalised (`layer_norm`), have the layer's input
 added to it from the second layer on (`residual`), then goes through dropout. The embedding is
-as wide as the recurrent layers (char-rnn's choice) unless `embedding_size` says otherwise.
+as wide as the recurrent layers (char-rnn's choice) unless `embedding_size` says otherwise; its
+output may go through dropout too (`embedding_dropout`). With `tie_embeddings` the output layer
+has no kernel of its own: logits = top outputs x embedding^T + bias, one [vocab, width] variable
+serving both ends.
 
 The RNN state is passed in and returned explicitly (a flat tuple of [batch, rnn_size]
 tensors, two per LSTM layer and one per GRU or RNN layer) so the trainer can carry it across
@@ -59,6 +62,9 @@ class CharRNN(keras.Model):
             recurrence == "cpu" or (recurrence == "auto" and faster_here and not gpu_available()))
         self.embedding = keras.layers.Embedding(config.vocab_size, config.embedding_width, name="embedding",
                                                 dtype=dtype_policy)
+        if config.embedding_dropout:
+            self.embedding_dropout = keras.layers.Dropout(config.embedding_dropout, name="embedding_dropout",
+                                                          dtype=dtype_policy)
         layer_kwargs = {"reset_after": True} if config.model == "gru" else {}
         # One attribute per layer: TensorFlow checkpoints follow attributes, not Keras-tracked lists.
         for i in range(config.num_layers):
@@ -71,7 +77,10 @@ class CharRNN(keras.Model):
                 setattr(self, f"layer_norm_{i}", keras.layers.LayerNormalization(name=f"layer_norm_{i}",
                                                                                  dtype=dtype_policy))
         # float32 logits: the softmax and the loss stay accurate under a mixed precision.
-        self.dense = keras.layers.Dense(config.vocab_size, name="logits", dtype="float32")
+        if config.tie_embeddings:
+            self.dense = TiedLogits(config.vocab_size, name="logits", dtype="float32")
+        else:
+            self.dense = keras.layers.Dense(config.vocab_size, name="logits", dtype="float32")
 
     @property
     def rnn_layers(self) -> list:
@@ -88,7 +97,15 @@ class CharRNN(keras.Model):
 
     @property
     def dropouts(self) -> list:
-        return [getattr(self, f"dropout_{i}") for i in range(self.config.num_layers)]
+        """Every dropout layer: the embedding's, if any, then one per recurrent layer."""
+        embedding = [self.embedding_dropout] if self.config.embedding_dropout else []
+        return embedding + [getattr(self, f"dropout_{i}") for i in range(self.config.num_layers)]
+
+    def _logits(self, x):
+        """x [..., rnn_size] -> logits [..., vocab] float32."""
+        if self.config.tie_embeddings:
+            return self.dense(x, self.embedding.embeddings)
+        return self.dense(x)
 
     def zero_state(self, batch_size: int) -> tuple:
         """A flat tuple of zero [batch_size, rnn_size] float32 tensors."""
@@ -119,19 +136,22 @@ class CharRNN(keras.Model):
     def call(self, ids, states, training=False):
         """ids [batch, time] int -> (logits [batch, time, vocab] float32, new states, float32)."""
         x = self.embedding(ids)
+        if self.config.embedding_dropout:
+            x = self.embedding_dropout(x, training=training)
         plain_stack = not (training and self.config.dropout) and not self.config.layer_norm and not self.config.residual
         if (self.cpu_recurrence and self.config.model == "lstm" and x.shape[1] is not None
                 and all(layer.built for layer in self.rnn_layers) and plain_stack):
             # With nothing between the layers they can run as one stack, overlapping in time.
             x, new_states = recurrent.lstm_stack(x, [tf.cast(s, x.dtype) for s in states],
                                                  [self._weights(layer, x.dtype) for layer in self.rnn_layers])
-            return self.dense(x), tuple(tf.cast(s, tf.float32) for s in new_states)
+            return self._logits(x), tuple(tf.cast(s, tf.float32) for s in new_states)
         new_states = []
-        for i, (layer, dropout) in enumerate(zip(self.rnn_layers, self.dropouts)):
+        layer_dropouts = [getattr(self, f"dropout_{i}") for i in range(self.config.num_layers)]
+        for i, (layer, dropout) in enumerate(zip(self.rnn_layers, layer_dropouts)):
             outputs, layer_states = self._run_layer(layer, x, self._layer_states(states, i), training)
             new_states.extend(tf.cast(s, tf.float32) for s in layer_states)
             x = dropout(self._between_layers(i, outputs, x), training=training)
-        return self.dense(x), tuple(new_states)
+        return self._logits(x), tuple(new_states)
 
     def step_weights(self) -> list:
         """What `step` reads, computed once per sampling loop rather than per character: for each
@@ -167,7 +187,7 @@ class CharRNN(keras.Model):
                 layer_states = [tf.tanh(input_part + tf.matmul(layer_states[0], recurrent_kernel))]
             x = self._between_layers(i, layer_states[0], x)
             new_states.extend(layer_states)
-        return self.dense(x), tuple(new_states)
+        return self._logits(x), tuple(new_states)
 
     def build_variables(self) -> None:
         """Creates every variable (before restoring a checkpoint into them), layer by layer: a first
@@ -179,6 +199,23 @@ class CharRNN(keras.Model):
                 getattr(self, f"layer_norm_{i}").build((None, None, self.config.rnn_size))
         self.dense.build((None, None, self.config.rnn_size))
         self.built = True
+
+
+class TiedLogits(keras.layers.Layer):
+    """The output layer of tied embeddings: x [..., width] -> x embeddings^T + bias [..., vocab].
+    Owns only the bias; the embedding's [vocab, width] variable is passed in at each call."""
+
+    def __init__(self, vocab_size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(shape=(self.vocab_size,), initializer="zeros", name="bias")
+
+    def call(self, x, embeddings):
+        x, embeddings = tf.cast(x, self.compute_dtype), tf.cast(embeddings, self.compute_dtype)
+        flat = tf.matmul(tf.reshape(x, [-1, tf.shape(x)[-1]]), embeddings, transpose_b=True) + self.bias
+        return tf.reshape(flat, tf.concat([tf.shape(x)[:-1], [self.vocab_size]], axis=0))
 
 
 def sequence_loss(logits, targets):
@@ -197,10 +234,11 @@ def transfer_weights(source: CharRNN, source_chars, target: CharRNN, target_char
     rows = tf.constant([[new_id[char]] for char in source_chars], tf.int32)  # [source vocab, 1]
     target.embedding.embeddings.assign(tf.tensor_scatter_nd_update(
         target.embedding.embeddings, rows, source.embedding.embeddings))
-    target.dense.kernel.assign(tf.transpose(tf.tensor_scatter_nd_update(
-        tf.transpose(target.dense.kernel), rows, tf.transpose(source.dense.kernel))))
+    if not target.config.tie_embeddings:
+        target.dense.kernel.assign(tf.transpose(tf.tensor_scatter_nd_update(
+            tf.transpose(target.dense.kernel), rows, tf.transpose(source.dense.kernel))))
     target.dense.bias.assign(tf.tensor_scatter_nd_update(target.dense.bias, rows, source.dense.bias))
-    by_vocabulary = {id(v) for v in (target.embedding.embeddings, target.dense.kernel, target.dense.bias)}
+    by_vocabulary = {id(v) for v in (target.embedding.embeddings, *target.dense.weights)}
     for source_weight, target_weight in zip(source.weights, target.weights):
         if id(target_weight) not in by_vocabulary:  # the recurrent layers' and layer norms' weights
             target_weight.assign(source_weight)

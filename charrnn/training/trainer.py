@@ -166,12 +166,8 @@ class Trainer:
         loss-scale optimizer skips that step itself (its step counter stays) and lowers the scale.
         """
         scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
-        with tf.GradientTape() as tape:
-            logits, states = self.model(inputs, tuple(v.value() for v in self.rnn_state), training=True)
-            loss = sequence_loss(logits, targets)
-            objective = self.optimizer.scale_loss(loss) if scaled else loss
         variables = self.model.trainable_variables
-        gradients = tape.gradient(objective, variables)
+        loss, gradients, states = self._gradients(inputs, targets, tuple(v.value() for v in self.rnn_state))
         scale = self.optimizer.dynamic_scale if scaled else 1.0
         # One norm serves the clipping and the log. Scaled gradients are clipped at grad_clip x
         # scale, which is clipping the unscaled ones at grad_clip.
@@ -193,6 +189,40 @@ class Trainer:
         tf.cond(diverged, lambda: tf.constant(False), update)
         tf.cond(loss_finite & gradients_finite, carry_state, lambda: tf.constant(False))
         return loss, grad_norm, diverged
+
+    def _gradients(self, inputs, targets, states):
+        """inputs, targets [rows, time], states (each [rows, units]) -> (mean loss, gradients of the
+        mean loss (scaled under float16), new states), the rows run in --grad_accum_steps groups."""
+        groups = self.run.train.grad_accum_steps
+        if groups == 1:
+            return self._group_gradients(inputs, targets, states)
+        rows = inputs.shape[0] // groups
+        variables = self.model.trainable_variables
+
+        def accumulate(k, loss_sum, gradient_sums, state_arrays):
+            part = lambda t: t[k * rows: (k + 1) * rows]  # noqa: E731
+            loss, gradients, new_states = self._group_gradients(part(inputs), part(targets), tuple(map(part, states)))
+            return (k + 1, loss_sum + loss, [a + b for a, b in zip(gradient_sums, gradients)],
+                    [array.write(k, s) for array, s in zip(state_arrays, new_states)])
+
+        # parallel_iterations=1: one group's activations at a time, which is the point.
+        _, loss_sum, gradient_sums, state_arrays = tf.while_loop(
+            lambda k, *_: k < groups, accumulate,
+            (tf.constant(0), tf.constant(0.0), [tf.zeros_like(v) for v in variables],
+             [tf.TensorArray(tf.float32, size=groups, element_shape=[rows, s.shape[-1]]) for s in states]),
+            parallel_iterations=1)
+        new_states = tuple(tf.reshape(array.stack(), s.shape) for array, s in zip(state_arrays, states))
+        return loss_sum / groups, [g / groups for g in gradient_sums], new_states
+
+    def _group_gradients(self, inputs, targets, states):
+        """The loss of one group of rows, its gradients (dense; scaled under float16) and new states."""
+        scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
+        with tf.GradientTape() as tape:
+            logits, new_states = self.model(inputs, states, training=True)
+            loss = sequence_loss(logits, targets)
+            objective = self.optimizer.scale_loss(loss) if scaled else loss
+        gradients = tape.gradient(objective, self.model.trainable_variables)
+        return loss, [tf.convert_to_tensor(g) for g in gradients], new_states
 
     def evaluate(self, num_chars: Optional[int] = None) -> float:
         """Mean validation loss in nats/char over the first `num_chars` characters of the
