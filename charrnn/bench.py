@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 
@@ -86,14 +87,14 @@ def device_name() -> str:
         return platform.processor() or "CPU"
 
 
-def time_row(row: tuple, work_dir: str) -> dict:
+def time_row(row: tuple, work_dir: str, strategy) -> dict:
     from charrnn.training.speed import time_training_step
 
     cell, layers, units = row
     return time_training_step(ModelConfig(vocab_size=VOCAB_SIZE, model=cell, rnn_size=units, num_layers=layers),
                               TrainConfig(batch_size=FLAGS.batch_size, seq_length=FLAGS.seq_length,
                                           precision=FLAGS.precision),
-                              FLAGS.steps, FLAGS.warmup, work_dir, recurrence=FLAGS.recurrence)
+                              FLAGS.steps, FLAGS.warmup, work_dir, recurrence=FLAGS.recurrence, strategy=strategy)
 
 
 def format_row(result: dict) -> str:
@@ -131,12 +132,12 @@ def sampling_speed() -> dict:
     return speeds
 
 
-def training_table(rows: list) -> tuple:
+def training_table(rows: list, strategy) -> tuple:
     """({"rows": results, ...}, the printed lines): each row timed, printed as it finishes."""
     results, lines = [], []
     with tempfile.TemporaryDirectory(prefix="charrnn_bench_") as work_dir:
         for row in rows:
-            results.append(time_row(row, work_dir))
+            results.append(time_row(row, work_dir, strategy))
             lines.append(format_row(results[-1]))
             print(lines[-1], flush=True)
             if row == DEFAULT_ROW and (FLAGS.batch_size, FLAGS.seq_length) == (50, 50):
@@ -155,26 +156,36 @@ def main(argv):
             if not text.isdigit() or int(text) < 1:
                 raise CharRNNError(f"--num_samples takes positive integers, got {text!r}")
     rows = table_rows()
+    cli.check_strategy(FLAGS.strategy)
     cli.import_tensorflow_quietly()
     threads = cli.configure_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)
+    from charrnn.training import distribution
+
+    strategy = distribution.make_strategy(FLAGS.strategy, FLAGS.collective_timeout)
+    if not distribution.is_chief(strategy):  # the other workers of a multi-worker run only take part
+        sys.stdout = open(os.devnull, "w")
+        FLAGS.out = FLAGS.summary_dir = None
     import tensorflow as tf
 
     from charrnn.training.summaries import Summaries
 
     header = {"device": device_name(), "tensorflow": tf.__version__, "precision": FLAGS.precision,
+              "strategy": f"{FLAGS.strategy} ({strategy.num_replicas_in_sync} replicas)",
               "batch_size": FLAGS.batch_size, "seq_length": FLAGS.seq_length, "steps": FLAGS.steps,
               "threads": {"intra_op": threads[0], "inter_op": threads[1]},
               "recurrence": FLAGS.recurrence + (" (each row's path: keras or charrnn)" if FLAGS.recurrence == "auto"
                                                 else ""),
               "date": datetime.datetime.now().isoformat(timespec="seconds")}
     print(f"device {header['device']}; TensorFlow {header['tensorflow']}; precision {FLAGS.precision}; "
-          f"recurrent layers {header['recurrence']}; "
+          f"recurrent layers {header['recurrence']}; strategy {header['strategy']}; "
           f"threads intra-op {threads[0]}, inter-op {threads[1]}; batch {FLAGS.batch_size} x {FLAGS.seq_length}; "
           f"median of {FLAGS.steps} steps after {FLAGS.warmup}", flush=True)
     if FLAGS.sample:
         results, lines = {"sampling_chars_per_second": sampling_speed()}, None
     else:
-        results, lines = training_table(rows)
+        results, lines = training_table(rows, strategy)
+    if FLAGS.out is None:
+        return
     os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
     with open(FLAGS.out, "w") as f:
         json.dump({**header, **results}, f, indent=2)

@@ -10,6 +10,7 @@ from absl import app, flags, logging
 
 from charrnn.core.config import PRECISIONS, RECURRENCE_CHOICES
 from charrnn.core.errors import CharRNNError
+from charrnn.training import cluster
 
 
 def define_save_dir(help_text: str = "Run folder written by charrnn.train.") -> None:
@@ -21,7 +22,7 @@ def define_checkpoint() -> None:
 
 
 def define_compute_flags() -> None:
-    """--precision, --recurrence and TensorFlow's thread pools (charrnn.train and charrnn.bench)."""
+    """--precision, --recurrence, TensorFlow's thread pools and --strategy (charrnn.train and charrnn.bench)."""
     flags.DEFINE_enum("precision", "float32", PRECISIONS, "Compute precision: bfloat16 (CPUs with AVX512-BF16 "
                       "or AMX, and recent GPUs) or float16 (GPUs, with loss scaling); weights, softmax and loss "
                       "stay float32.")
@@ -32,6 +33,17 @@ def define_compute_flags() -> None:
                          "a GPU, else TensorFlow's choice).", lower_bound=1)
     flags.DEFINE_integer("inter_op_threads", None, "TensorFlow ops run at once (default: 2 without a GPU).",
                          lower_bound=1)
+    flags.DEFINE_enum("strategy", "auto", cluster.STRATEGIES, "Devices to train on (tf.distribute): one_device; "
+                      "mirrored (every GPU of this machine); multi_worker (the machines in the TF_CONFIG "
+                      "environment variable, each running the same command); auto (mirrored with two or more GPUs).")
+    flags.DEFINE_float("collective_timeout", 120.0, "With --strategy multi_worker: seconds a worker waits for the "
+                       "others in a step before it stops with an error (a lost worker).", lower_bound=1.0)
+
+
+def check_strategy(name: str) -> None:
+    """Refuses a --strategy multi_worker without a sound TF_CONFIG, before TensorFlow loads."""
+    if name == "multi_worker":
+        cluster.read_cluster(os.environ.get(cluster.TF_CONFIG))
 
 
 def _program() -> str:
@@ -77,7 +89,7 @@ def import_tensorflow_quietly() -> None:
     try:
         os.dup2(devnull, 2)
         import tensorflow  # noqa: F401
-        import keras  # noqa: F401
+        import keras  # noqa: F401  # isort: skip (TensorFlow first)
     finally:
         os.dup2(saved_stderr, 2)
         os.close(saved_stderr)

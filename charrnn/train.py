@@ -95,23 +95,30 @@ def main(argv):
                                 given=frozenset(name for name in SETTINGS if FLAGS[name].present),
                                 save_dir=FLAGS.save_dir, log_dir=FLAGS.log_dir, init_from=FLAGS.init_from,
                                 finetune_from=FLAGS.finetune_from, run_name=FLAGS.run_name)
+    cli.check_strategy(FLAGS.strategy)
     prepared = launch.prepare_run(request, warn=cli.warn)  # every check that needs no TensorFlow
 
     cli.import_tensorflow_quietly()
     cli.configure_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)
+    from charrnn.training import distribution
+
+    strategy = distribution.make_strategy(FLAGS.strategy, FLAGS.collective_timeout)
     if FLAGS.deterministic:
         import tensorflow as tf
         tf.config.experimental.enable_op_determinism()
     from charrnn.training.progress import start_line
     from charrnn.training.trainer import Trainer
 
-    trainer = Trainer.start(prepared, recurrence=FLAGS.recurrence, warn=cli.warn)
-    print(start_line(trainer.run.run_name, prepared.num_chars, prepared.from_cache, len(prepared.vocab),
-                     len(prepared.train_batches), trainer.step, trainer.total_steps,
-                     os.path.join(FLAGS.log_dir, trainer.run.run_name)), flush=True)
+    trainer = Trainer.start(prepared, recurrence=FLAGS.recurrence, warn=cli.warn, strategy=strategy)
+    if trainer.chief:  # the other workers of a multi-worker run print nothing but errors
+        print(start_line(trainer.run.run_name, prepared.num_chars, prepared.from_cache, len(prepared.vocab),
+                         len(prepared.train_batches), trainer.step, trainer.total_steps,
+                         os.path.join(FLAGS.log_dir, trainer.run.run_name)), flush=True)
     signals = launch.stop_on_signals(trainer)
     result = trainer.train()
 
+    if not trainer.chief:
+        return
     if result.median_time_per_batch is not None:
         print(f"median time/batch = {result.median_time_per_batch:.4f} s, best val_loss = {result.best_val_loss:.4f}")
     if result.interrupted:

@@ -24,21 +24,35 @@ def clean_env() -> dict:
     return dict(env, PYTHONPATH=REPO_ROOT)
 
 
+def pytest_configure(config):
+    """Two logical CPU devices stand in for two GPUs in the tf.distribute tests. TensorFlow takes
+    this only before it first runs an op, so it is set before any test; ops are placed on the
+    first device unless a strategy spreads them."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return  # pytest-xdist's controller, which runs no test
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+
 @pytest.fixture(autouse=True)
 def no_data_mirror(monkeypatch):
     """In-process tests too run without the caller's data mirror; the tests that need one set it."""
     monkeypatch.delenv("CHARRNN_DATA_MIRROR", raising=False)
 
 
-def run_module(module, *args, cwd=None, timeout=240):
-    """Runs `python -m module args` and returns the CompletedProcess (text mode)."""
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd, env=clean_env(),
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+def run_module(module, *args, cwd=None, timeout=240, env=None):
+    """Runs `python -m module args` (with the variables `env` added) and returns the CompletedProcess (text mode)."""
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=cwd,
+                          env=dict(clean_env(), **(env or {})), capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
 
 
-def start_module(module, *args, cwd):
+def start_module(module, *args, cwd, env=None):
     """Starts `python -m module args` in the background: a Popen with text pipes for stdout and stderr."""
-    return subprocess.Popen([sys.executable, "-m", module, *map(str, args)], cwd=cwd, env=clean_env(), text=True,
+    return subprocess.Popen([sys.executable, "-m", module, *map(str, args)], cwd=cwd,
+                            env=dict(clean_env(), **(env or {})), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
 
 

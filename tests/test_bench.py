@@ -3,9 +3,9 @@ import json
 import pytest
 
 from charrnn.bench import parse_row
-from charrnn.training.speed import training_flops_per_batch
 from charrnn.core.config import ModelConfig
 from charrnn.core.errors import CharRNNError
+from charrnn.training.speed import training_flops_per_batch
 
 from conftest import assert_one_line_error, run_module
 

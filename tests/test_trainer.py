@@ -32,11 +32,12 @@ def tiny_run(dropout=0.0, model_options=None, **train):
     return RunConfig(model=model, train=TrainConfig(**defaults), run_name="tiny")
 
 
-def make_trainer(tmp_path, run):
+def make_trainer(tmp_path, run, **kwargs):
     train, splits = make_splits(VOCAB.encode(TEXT), run.train.batch_size, run.train.seq_length,
                                 run.train.val_frac)
     out = io.StringIO()
-    trainer = Trainer(run, VOCAB, train, splits.val, str(tmp_path / "save"), str(tmp_path / "logs"), out=out)
+    trainer = Trainer(run, VOCAB, train, splits.val, str(tmp_path / "save"), str(tmp_path / "logs"), out=out,
+                      **kwargs)
     return trainer, out
 
 
@@ -323,11 +324,10 @@ def test_architecture_options_train_round_trip_through_a_checkpoint_and_sample(t
     assert len(text) == 50 and set(text) <= set(vocab.chars)
 
 
-@pytest.mark.parametrize("model_type", ["lstm", "gru"])
-def test_accumulating_gradients_over_groups_of_streams_is_the_same_step_as_one_batch(tmp_path, model_type):
+def test_accumulating_gradients_over_groups_of_streams_is_the_same_step_as_one_batch(tmp_path):
     results = []
-    for groups in (1, 2, 4):
-        run = tiny_run(max_steps=6, grad_accum_steps=groups, model_options=dict(model=model_type))
+    for groups in (1, 4):
+        run = tiny_run(max_steps=6, grad_accum_steps=groups)
         trainer, out = make_trainer(tmp_path / str(groups), run)
         trainer.train()
         results.append((losses_by_step(out.getvalue()), trainer))

@@ -24,6 +24,7 @@ from charrnn.data.corpus import ids_for_vocab, read_text
 from charrnn.data.vocab import Vocab
 from charrnn.training.run_folder import holds_checkpoints, read_run_files
 
+
 @dataclasses.dataclass(frozen=True)
 class RunRequest:
     """A charrnn.train command as plain values.

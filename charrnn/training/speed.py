@@ -43,8 +43,9 @@ def _reset_peak_rss() -> None:
 
 
 def time_training_step(model: ModelConfig, train: TrainConfig, steps: int, warmup: int, work_dir: str,
-                       recurrence: str = "auto") -> dict:
-    """Builds the trainer of `model` on random ids and times `steps` training steps after `warmup`.
+                       recurrence: str = "auto", strategy=None) -> dict:
+    """Builds the trainer of `model` on random ids and times `steps` training steps after `warmup`
+    (under `strategy`, a tf.distribute strategy; default: one device).
 
     Returns the median seconds per batch, characters per second, GFLOP/s, the peak resident memory
     (MiB) from the trainer's construction on, whether charrnn.model.recurrent ran, the last loss.
@@ -56,7 +57,7 @@ def time_training_step(model: ModelConfig, train: TrainConfig, steps: int, warmu
     name = f"{model.model}_{model.num_layers}x{model.rnn_size}"
     _reset_peak_rss()
     trainer = Trainer(RunConfig(model, train, run_name=name), vocab, batches, ids[:100],
-                      os.path.join(work_dir, name), work_dir, recurrence=recurrence)
+                      os.path.join(work_dir, name), work_dir, recurrence=recurrence, strategy=strategy)
     times = []
     for i in range(warmup + steps):
         inputs, targets = batches[i]

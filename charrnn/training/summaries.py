@@ -2,6 +2,7 @@
 
 import glob
 import os
+from typing import Optional
 
 import tensorflow as tf
 from tensorboard.compat.proto import event_pb2
@@ -9,10 +10,14 @@ from tensorboard.plugins.hparams import api as hparams_api
 
 
 class Summaries:
-    """Writes one run's event files into `log_dir`."""
+    """Writes one run's event files into `log_dir`; with log_dir None (a worker that is not the
+    chief of a multi-worker run) writes nothing."""
 
-    def __init__(self, log_dir: str):
+    def __init__(self, log_dir: Optional[str]):
         self.log_dir = log_dir
+        if log_dir is None:
+            self._earlier_files, self.writer = [], tf.summary.create_noop_writer()
+            return
         self._earlier_files = sorted(glob.glob(os.path.join(glob.escape(log_dir), "events.out.tfevents.*")))
         self.writer = tf.summary.create_file_writer(log_dir)
 

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from charrnn.core.config import RunConfig
+from charrnn.core.config import RunConfig, TrainConfig
 from charrnn.core.errors import CharRNNError
 from charrnn.data.batches import Batches
 from charrnn.data.feed import step_batches
@@ -25,7 +25,7 @@ from charrnn.data.vocab import Vocab
 from charrnn.inference.sampler import Sampler, SamplingConfig, default_prime
 from charrnn.inference.scoring import Evaluator
 from charrnn.model.network import CharRNN, sequence_loss, transfer_weights
-from charrnn.training import checkpoints
+from charrnn.training import checkpoints, distribution
 from charrnn.training.learning_rate import LearningRate
 from charrnn.training.progress import Progress, step_line, val_line, whole_val_line
 from charrnn.training.run_folder import write_run_files
@@ -62,41 +62,72 @@ class TrainResult:
     checkpoint: Optional[str]
 
 
+class _AllReducedGradients:
+    """For a Keras optimizer that receives gradients the trainer has all-reduced already (once,
+    before clipping them by their global norm): Keras would sum them over the replicas again."""
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        return list(grads_and_vars)
+
+
+class _Adam(_AllReducedGradients, keras.optimizers.Adam):
+    pass
+
+
+class _AdamW(_AllReducedGradients, keras.optimizers.AdamW):
+    pass
+
+
+def _optimizer(train: TrainConfig, learning_rate) -> keras.optimizers.Optimizer:
+    """Adam, AdamW with --weight_decay (not on biases), loss-scaled under float16."""
+    if train.weight_decay:
+        optimizer = _AdamW(learning_rate=learning_rate, weight_decay=train.weight_decay)
+        optimizer.exclude_from_weight_decay(var_names=["bias"])
+    else:
+        optimizer = _Adam(learning_rate=learning_rate)
+    if train.precision == "float16":  # float16 gradients would underflow without a loss scale
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
 class Trainer:
     """Trains `run.model` on `train` batches, validating on the ids `val` [n]; writes to save_dir and log_dir.
 
     `recurrence` chooses the recurrent layers' code path (see charrnn.model.network.CharRNN);
-    the checkpoints are the same on either path.
+    the checkpoints are the same on either path. `strategy` (a tf.distribute strategy; default:
+    one device) spreads each batch's rows over its replicas; only the chief of a multi-worker run
+    writes files or lines, and every decision that ends or shapes the run is the chief's.
     """
 
     def __init__(self, run: RunConfig, vocab: Vocab, train: Batches, val: np.ndarray, save_dir: str,
-                 log_dir: str, out=None, recurrence: str = "auto"):
+                 log_dir: str, out=None, recurrence: str = "auto", strategy=None):
         self.run, self.vocab, self.train_batches, self.val_ids = run, vocab, train, val
-        self.save_dir, self.out = save_dir, out
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.chief = distribution.is_chief(self.strategy)
+        self.save_dir, self.out = save_dir, out if self.chief else open(os.devnull, "w")
+        distribution.check_batch_divides(train.batch_size, self.strategy.num_replicas_in_sync,
+                                         run.train.grad_accum_steps)
         self.stop_requested = False  # set (by a signal handler) to stop and save after the current step
+        self._stopping = False  # the chief's stop request, as all workers heard it after the last step
         self.total_steps = run.train.num_epochs * len(train)
         if run.train.max_steps is not None:
             self.total_steps = min(self.total_steps, run.train.max_steps)
 
-        keras.utils.set_random_seed(run.train.seed)
-        self.model = CharRNN(run.model, recurrence=recurrence, dtype_policy=DTYPE_POLICIES[run.train.precision])
-        self.model.build_variables()
         # The run's planned length (the cosine schedule's horizon), corrected under a time budget.
         self.planned_steps = tf.Variable(self.total_steps, dtype=tf.int64, trainable=False)
         self.planned = self.total_steps  # the same, for the console lines: the step the run should end at
+        self.learning_rate = LearningRate(run.train, len(train), self.planned_steps)
+        keras.utils.set_random_seed(run.train.seed)
+        with self.strategy.scope():  # the weights and the optimizer's slots: one copy per replica
+            self.model = CharRNN(run.model, recurrence=recurrence, dtype_policy=DTYPE_POLICIES[run.train.precision])
+            self.model.build_variables()
+            self.optimizer = _optimizer(run.train, self.learning_rate)
+            self.optimizer.build(self.model.trainable_variables)
         self.budget = TimeBudget(run.train.max_minutes, tf.Variable(0.0, dtype=tf.float64, trainable=False))
         # As the last validation and save took: what the end of a budgeted run must leave time for.
         self._final_validation_seconds = self._save_seconds = 0.0
-        self.learning_rate = LearningRate(run.train, len(train), self.planned_steps)
-        if run.train.weight_decay:
-            self.optimizer = keras.optimizers.AdamW(learning_rate=self.learning_rate,
-                                                    weight_decay=run.train.weight_decay)
-            self.optimizer.exclude_from_weight_decay(var_names=["bias"])
-        else:
-            self.optimizer = keras.optimizers.Adam(learning_rate=self.learning_rate)
-        if run.train.precision == "float16":  # float16 gradients would underflow without a loss scale
-            self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
-        self.optimizer.build(self.model.trainable_variables)
+        # The carried state of every row [batch_size, rnn_size], whichever replica runs it: one
+        # layout in checkpoints, however many replicas wrote them.
         self.rnn_state = [tf.Variable(s, trainable=False) for s in self.model.zero_state(train.batch_size)]
         self.best_val_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
         self._state = dict(model=self.model, optimizer=self.optimizer, rnn_state=self.rnn_state,
@@ -110,7 +141,8 @@ class Trainer:
             time_spent=self.budget.spent)
         self.checkpoint = tf.train.Checkpoint(**self._state, **self._optional_state)
         self.store = checkpoints.CheckpointStore(save_dir, self.checkpoint, keep=run.train.keep_checkpoints)
-        self.summaries = Summaries(os.path.join(log_dir, run.run_name))
+        self.summaries = Summaries(os.path.join(log_dir, run.run_name) if self.chief else None)
+        self.chief_decisions = distribution.ChiefDecisions(self.strategy)
         self.sampler = Sampler(self.model, vocab)
         self.evaluator = Evaluator(self.model, train.batch_size, train.seq_length)
 
@@ -119,16 +151,17 @@ class Trainer:
         self.train_step = tf.function(self._train_step_fn, input_signature=[batch_spec, batch_spec], autograph=False)
 
     @classmethod
-    def start(cls, prepared, recurrence: str = "auto", warn=None, out=None) -> "Trainer":
+    def start(cls, prepared, recurrence: str = "auto", warn=None, out=None, strategy=None) -> "Trainer":
         """The trainer of a launch.PreparedRun, restored from the run it continues, if any, or
         holding the weights of the run it fine-tunes.
 
         warn(message) hears of damaged checkpoints passed over and of a disk too full for the
-        checkpoints the run keeps.
+        checkpoints the run keeps (in the chief only).
         """
         request = prepared.request
         trainer = cls(prepared.run, prepared.vocab, prepared.train_batches, prepared.splits.val, request.save_dir,
-                      request.log_dir, out=out, recurrence=recurrence)
+                      request.log_dir, out=out, recurrence=recurrence, strategy=strategy)
+        warn = warn if trainer.chief else None
         if request.init_from:
             trainer.restore(checkpoints.find_checkpoint(request.init_from, "latest", on_skip=warn))
         elif request.finetune_from:
@@ -159,36 +192,60 @@ class Trainer:
         return [*self.model.weights, *self.optimizer.variables, *self.rnn_state]
 
     def _train_step_fn(self, inputs, targets):
-        """inputs, targets [batch, time] -> (loss, gradient global norm before clipping, diverged).
+        """inputs, targets [batch, time] -> (loss, gradient global norm before clipping, diverged),
+        all three global: the same under any strategy.
 
         A step whose loss or gradients are not finite (`diverged`) reaches neither the weights nor
         the carried state. Under float16 an overflow of the scaled gradients is not divergence: the
         loss-scale optimizer skips that step itself (its step counter stays) and lowers the scale.
         """
         scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
-        variables = self.model.trainable_variables
-        loss, gradients, states = self._gradients(inputs, targets, tuple(v.value() for v in self.rnn_state))
+        states = tuple(v.value() for v in self.rnn_state)
+        loss, grad_norm, gradients, new_states = self.strategy.run(self._replica_gradients,
+                                                                   args=(inputs, targets, states))
+        loss, grad_norm = distribution.first_replica(self.strategy, (loss, grad_norm))
+        new_states = [self.strategy.gather(state, axis=0) for state in new_states]  # the blocks in row order
+        loss_finite, gradients_finite = tf.math.is_finite(loss), tf.math.is_finite(grad_norm)
+        diverged = tf.logical_not(loss_finite) if scaled else tf.logical_not(loss_finite & gradients_finite)
+
+        def update():
+            self.strategy.run(self._apply, args=(gradients,))
+            return tf.constant(True)
+
+        def carry_state():
+            for variable, state in zip(self.rnn_state, new_states):
+                variable.assign(state)
+            return tf.constant(True)
+
+        # The branches are taken in cross-replica context: the optimizer's own merge_call may not
+        # run inside a replica's tf.cond.
+        tf.cond(diverged, lambda: tf.constant(False), update)
+        tf.cond(loss_finite & gradients_finite, carry_state, lambda: tf.constant(False))
+        return loss, grad_norm, diverged
+
+    def _replica_gradients(self, inputs, targets, states):
+        """One replica's part of a step on the whole batch inputs, targets [batch, time] and states
+        (each [batch, units]): the gradients of its own block of rows, averaged with the other
+        replicas' in one all-reduce and clipped by their global norm.
+
+        Returns (loss, norm before clipping, clipped gradients), the same on every replica, and
+        the new states of its rows.
+        """
+        context = tf.distribute.get_replica_context()
+        block = lambda t: distribution.replica_block(context, t)  # noqa: E731
+        loss, gradients, new_states = self._gradients(block(inputs), block(targets), tuple(map(block, states)))
+        loss, *gradients = distribution.mean_over_replicas(context, [loss, *gradients])
+        scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
         scale = self.optimizer.dynamic_scale if scaled else 1.0
         # One norm serves the clipping and the log. Scaled gradients are clipped at grad_clip x
         # scale, which is clipping the unscaled ones at grad_clip.
         scaled_norm = tf.linalg.global_norm(gradients)
         gradients, _ = tf.clip_by_global_norm(gradients, self.run.train.grad_clip * scale, use_norm=scaled_norm)
-        grad_norm = scaled_norm / scale
-        loss_finite, gradients_finite = tf.math.is_finite(loss), tf.math.is_finite(grad_norm)
-        diverged = tf.logical_not(loss_finite) if scaled else tf.logical_not(loss_finite & gradients_finite)
+        return loss, scaled_norm / scale, gradients, new_states
 
-        def update():
-            self.optimizer.apply_gradients(zip(gradients, variables))
-            return tf.constant(True)
-
-        def carry_state():
-            for variable, state in zip(self.rnn_state, states):
-                variable.assign(state)
-            return tf.constant(True)
-
-        tf.cond(diverged, lambda: tf.constant(False), update)
-        tf.cond(loss_finite & gradients_finite, carry_state, lambda: tf.constant(False))
-        return loss, grad_norm, diverged
+    def _apply(self, gradients):
+        """Updates each replica's copy of the weights with the (all-reduced) gradients."""
+        self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
 
     def _gradients(self, inputs, targets, states):
         """inputs, targets [rows, time], states (each [rows, units]) -> (mean loss, gradients of the
@@ -237,7 +294,8 @@ class Trainer:
         if val_loss < self.best_val_loss.numpy():
             self.best_val_loss.assign(val_loss)
             self.budget.record()
-            self.store.save_best(step)
+            if self.chief:
+                self.store.save_best(step)
         progress.line(val_line(step, self.planned, epoch, val_loss, float(self.best_val_loss.numpy())))
         self.summaries.scalars(step, {"val/loss": val_loss})
         partial = eval_chars is not None and eval_chars + 1 < len(self.val_ids)
@@ -245,8 +303,9 @@ class Trainer:
             whole = self.evaluate()
             progress.line(whole_val_line(step, self.planned, epoch, whole, len(self.val_ids) - 1))
             self.summaries.scalars(step, {"val/loss_whole_split": whole})
-        sample = self.sampler.generate(default_prime(self.vocab), SAMPLE_SUMMARY_LENGTH, SamplingConfig(seed=step))[0]
-        self.summaries.text(step, "sample", sample)
+        if self.chief:
+            sample = self.sampler.generate(default_prime(self.vocab), SAMPLE_SUMMARY_LENGTH, SamplingConfig(seed=step))
+            self.summaries.text(step, "sample", sample[0])
         # What the final validation will take: the whole split, if this one scored part of it.
         self._final_validation_seconds = (time.monotonic() - start) * (len(self.val_ids) / (eval_chars + 1)
                                                                       if partial else 1.0)
@@ -267,6 +326,7 @@ class Trainer:
                 if result.step - 1 > first_step:  # this process's first step includes tracing
                     times.append(result.seconds)
                 self._plan(result.step, progress)
+                self._follow_the_chief(progress)
                 self._report(result, epoch, progress)
                 end_of_epoch = due(result.step, len(self.train_batches))
                 if due(result.step, self.run.train.eval_every, self.total_steps) or end_of_epoch:
@@ -275,6 +335,10 @@ class Trainer:
                     self._save(result.step)
         except KeyboardInterrupt:
             interrupted = True
+        except tf.errors.OpError as error:
+            if self.chief_decisions.multi_worker:  # in a collective op: another worker is gone
+                raise distribution.lost_worker_error(error, self.save_dir) from None
+            raise
         finally:
             batches.close()  # stops tf.data's reader thread before anything else happens
             progress.close()
@@ -293,14 +357,25 @@ class Trainer:
         reserve = self._final_validation_seconds + self._save_seconds
         if self.budget.is_up(reserve):
             self.total_steps = step
-        planned = self.budget.planned_steps(step, self.total_steps, reserve)
+        self._set_planned(self.budget.planned_steps(step, self.total_steps, reserve), progress)
+
+    def _set_planned(self, planned: int, progress: Progress) -> None:
         if planned != self.planned:
             self.planned = planned
             self.planned_steps.assign(planned)
             progress.set_total(planned)
 
-    def _save(self, step: int) -> str:
-        """Checkpoints `step`, with the time the run has taken so far."""
+    def _follow_the_chief(self, progress: Progress) -> None:
+        """Takes the chief's stop request, last step and planned length, so that all workers of a
+        multi-worker run take the same steps, however their clocks differ (a no-op elsewhere)."""
+        stop, total_steps, planned = self.chief_decisions([self.stop_requested, self.total_steps, self.planned])
+        self._stopping, self.total_steps = bool(stop), int(total_steps)
+        self._set_planned(int(planned), progress)
+
+    def _save(self, step: int) -> Optional[str]:
+        """Checkpoints `step`, with the time the run has taken so far (the chief only)."""
+        if not self.chief:
+            return None
         start = time.monotonic()
         self.budget.record()
         path = self.store.save(step)
@@ -308,7 +383,9 @@ class Trainer:
         return path
 
     def _write_run_description(self) -> None:
-        """config.json and vocab.json in the save folder, the hyperparameters in TensorBoard."""
+        """config.json and vocab.json in the save folder, the hyperparameters in TensorBoard (the chief only)."""
+        if not self.chief:
+            return
         write_run_files(self.save_dir, self.run, self.vocab)
         self.summaries.hyperparameters({**dataclasses.asdict(self.run.model), **dataclasses.asdict(self.run.train)},
                                        self.run.run_name)
@@ -321,7 +398,7 @@ class Trainer:
         """
         feed, next_step = None, None
         while self.step < self.total_steps:
-            if self.stop_requested:
+            if self._stopping:
                 raise KeyboardInterrupt
             step = self.step
             epoch, position = divmod(step, len(self.train_batches))

@@ -1,0 +1,111 @@
+"""tf.distribute in one process: MirroredStrategy over the two logical CPU devices conftest sets up,
+against one device with the same global batch."""
+
+import functools
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from charrnn.core.errors import CharRNNError
+from charrnn.training.cluster import read_cluster
+from charrnn.training.distribution import check_batch_divides, make_strategy
+
+from test_trainer import losses_by_step, make_trainer, tiny_run
+
+
+@functools.cache
+def mirrored():
+    """One strategy per test process, as in a program: a second MirroredStrategy over the same
+    devices reuses the first one's collective keys, and TensorFlow then mixes up their all-reduces."""
+    strategy = make_strategy("mirrored", collective_timeout=60)
+    assert strategy.num_replicas_in_sync == 2
+    return strategy
+
+
+def train(tmp_path, run, strategy=None, recurrence="auto", restore=None):
+    trainer, out = make_trainer(tmp_path, run, strategy=strategy, recurrence=recurrence)
+    if restore:
+        trainer.restore(restore)
+    result = trainer.train()
+    return trainer, result, losses_by_step(out.getvalue())
+
+
+def step_losses(trainer, steps):
+    """The unrounded losses of `steps` training steps on the trainer's first batches."""
+    return [float(trainer.train_step(*trainer.train_batches[i])[0]) for i in range(steps)]
+
+
+@pytest.mark.parametrize("model, recurrence", [("lstm", "keras"), ("lstm", "cpu"), ("gru", "keras"), ("gru", "cpu")])
+def test_mirrored_replicas_take_the_steps_one_device_takes(tmp_path, model, recurrence):
+    run = tiny_run(max_steps=20, model_options=dict(model=model))
+    one, _ = make_trainer(tmp_path / "one", run, recurrence=recurrence)
+    two, _ = make_trainer(tmp_path / "two", run, strategy=mirrored(), recurrence=recurrence)
+    assert two.model.cpu_recurrence == (recurrence == "cpu")
+    np.testing.assert_allclose(step_losses(two, 20), step_losses(one, 20), atol=1e-5)
+    for a, b in zip(two.checkpoint_variables(), one.checkpoint_variables()):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_mirrored_trains_in_every_precision(tmp_path, precision):
+    trainer, result, losses = train(tmp_path, tiny_run(max_steps=12, precision=precision), strategy=mirrored())
+    assert result.step == 12 and losses[12] < losses[1]
+
+
+def assert_restored(trainer, checkpoint, step):
+    """trainer holds `checkpoint`'s step, and its carried state in the global [batch, units] layout."""
+    assert trainer.step == step
+    saved = tf.train.load_checkpoint(checkpoint)
+    names = [name for name, _ in tf.train.list_variables(checkpoint) if name.startswith("rnn_state/")]
+    assert len(names) == len(trainer.rnn_state) == 4
+    for name in names:
+        np.testing.assert_array_equal(trainer.rnn_state[int(name.split("/")[1])].numpy(), saved.get_tensor(name))
+
+
+def test_a_run_continues_across_strategies_at_its_step_with_its_carried_state(tmp_path):
+    _, first, _ = train(tmp_path / "a", tiny_run(max_steps=10))
+    middle, _ = make_trainer(tmp_path / "b", tiny_run(max_steps=20), strategy=mirrored())
+    middle.restore(first.checkpoint)
+    assert_restored(middle, first.checkpoint, 10)
+    second = middle.train()
+    last, _ = make_trainer(tmp_path / "c", tiny_run(max_steps=30))
+    last.restore(second.checkpoint)
+    assert_restored(last, second.checkpoint, 20)
+    for a, b in zip(last.checkpoint_variables(), middle.checkpoint_variables()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert last.train().step == 30
+
+
+def test_the_batch_must_divide_among_the_replicas(tmp_path):
+    with pytest.raises(CharRNNError, match="--batch_size 5 does not divide among 2 replicas"):
+        make_trainer(tmp_path, tiny_run(batch_size=5), strategy=mirrored())
+    with pytest.raises(CharRNNError, match="among 2 replicas x 2 --grad_accum_steps groups; choose a multiple of 4"):
+        check_batch_divides(6, 2, 2)
+
+
+WORKERS = {"cluster": {"worker": ["127.0.0.1:2001", "127.0.0.1:2002"]}, "task": {"type": "worker", "index": 1}}
+
+
+def test_tf_config_names_the_task_and_its_chief():
+    worker = read_cluster(json.dumps(WORKERS))
+    assert (worker.task_type, worker.task_index, worker.num_tasks, worker.is_chief) == ("worker", 1, 2, False)
+    assert read_cluster(json.dumps(dict(WORKERS, task={"type": "worker", "index": 0}))).is_chief
+    with_chief = dict(cluster=dict(WORKERS["cluster"], chief=["127.0.0.1:2000"]), task={"type": "worker", "index": 0})
+    assert not read_cluster(json.dumps(with_chief)).is_chief
+
+
+@pytest.mark.parametrize("tf_config, message", [
+    (None, "needs the TF_CONFIG environment variable"),
+    ("{oops", "TF_CONFIG is not valid JSON"),
+    ('{"cluster": []}', "TF_CONFIG must be"),
+    ('{"cluster": {"ps": ["a:1"]}, "task": {"type": "ps", "index": 0}}', "not ['ps']"),
+    ('{"cluster": {"worker": ["nowhere"]}, "task": {"type": "worker", "index": 0}}', '"host:port"'),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}', "task.index 3 is not in [0, 1)"),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}', "task.type 'chief'"),
+])
+def test_a_malformed_tf_config_is_refused_with_its_fault(tf_config, message):
+    with pytest.raises(CharRNNError, match=None) as error:
+        read_cluster(tf_config)
+    assert message in str(error.value)

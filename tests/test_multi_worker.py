@@ -1,0 +1,150 @@
+"""MultiWorkerMirroredStrategy with two worker processes on 127.0.0.1 (free ports, every wait
+bounded, every process ended by the test)."""
+
+import contextlib
+import io
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from charrnn.inference.sampler import Sampler, SamplingConfig
+from charrnn.training import checkpoints
+from charrnn.training.launch import RunRequest, prepare_run
+from charrnn.training.trainer import Trainer
+
+from conftest import REPO_ROOT, assert_one_line_error, clean_env, run_module, write_corpus
+
+WAIT = 120  # seconds any one wait may take before the test fails
+
+
+def tf_configs(workers: int) -> list:
+    """TF_CONFIG of each worker of a cluster on free loopback ports."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(workers)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        addresses = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    return [json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}})
+            for i in range(workers)]
+
+
+@contextlib.contextmanager
+def started(commands):
+    """Starts each (args, env) as a process; kills whatever still runs on the way out."""
+    processes = []
+    try:
+        for args, env in commands:
+            processes.append(subprocess.Popen(args, env=dict(clean_env(), **env), text=True, stdin=subprocess.DEVNULL,
+                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+            process.communicate(timeout=WAIT)
+
+
+def finish(process, timeout=WAIT):
+    """(return code, stdout, stderr) once `process` ends, within `timeout` seconds."""
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def train_workers(tmp_path, *args):
+    """The charrnn.train command of each of two workers, and its environment."""
+    command = [sys.executable, "-m", "charrnn.train", "--strategy", "multi_worker", "--collective_timeout", "30",
+               "--data_dir", tmp_path / "data", "--save_dir", tmp_path / "save", "--log_dir", tmp_path / "logs",
+               "--rnn_size", 16, "--batch_size", 4, "--seq_length", 10, "--seed", 2, "--save_every", 10,
+               "--eval_every", 10, "--print_every", 50, *args]
+    return [([str(a) for a in command], {"TF_CONFIG": config}) for config in tf_configs(2)]
+
+
+def newest_step(save_dir) -> int:
+    try:
+        with open(os.path.join(save_dir, "checkpoint")) as f:
+            return int(re.search(r'model_checkpoint_path: "ckpt-(\d+)"', f.read())[1])
+    except (OSError, TypeError):
+        return 0
+
+
+def wait_for_checkpoint(save_dir, after: int):
+    deadline = time.monotonic() + WAIT
+    while newest_step(save_dir) <= after:
+        assert time.monotonic() < deadline, "no checkpoint in time"
+        time.sleep(0.2)
+    return newest_step(save_dir)
+
+
+def test_two_workers_train_alike_and_the_chief_s_checkpoint_continues_on_one_device(tmp_path):
+    text = write_corpus(tmp_path / "data") / "input.txt"
+    helper = os.path.join(REPO_ROOT, "tests", "multi_worker_helper.py")
+    save = str(tmp_path / "save")
+    commands = [([sys.executable, helper, str(text), save, str(tmp_path / f"weights_{i}.npz"), "20"],
+                 {"TF_CONFIG": config}) for i, config in enumerate(tf_configs(2))]
+    with started(commands) as (chief, worker):
+        for process in (chief, worker):
+            code, out, err = finish(process)
+            assert code == 0, err
+            assert process is chief or out == ""  # only the chief prints
+    weights = [np.load(tmp_path / f"weights_{i}.npz") for i in range(2)]
+    assert len(weights[0].files) > 10
+    for name in weights[0].files:  # the same all-reduced updates: the same weights, bit for bit
+        np.testing.assert_array_equal(weights[0][name], weights[1][name])
+    assert len(os.listdir(tmp_path / "save_logs")) == 1 and newest_step(save) == 20
+
+    request = RunRequest(settings={"max_steps": 25}, given=frozenset({"max_steps"}), save_dir=save,
+                         log_dir=str(tmp_path / "save_logs"), init_from=save)
+    continued = Trainer.start(prepare_run(request), out=io.StringIO())  # on one device, in this process
+    assert continued.step == 20
+    carried = [weights[0][name] for name in weights[0].files[-len(continued.rnn_state):]]  # saved last
+    for variable, state in zip(continued.rnn_state, carried):
+        np.testing.assert_array_equal(variable.numpy(), state)
+    assert continued.train().step == 25 and newest_step(save) == 25
+    model, vocab, _ = checkpoints.load_model(save)
+    assert len(Sampler(model, vocab).generate("All:", 30, SamplingConfig(seed=1))[0]) == 30
+
+
+def test_a_lost_worker_stops_the_other_and_the_same_commands_continue(tmp_path):
+    write_corpus(tmp_path / "data")
+    save = tmp_path / "save"
+    with started(train_workers(tmp_path, "--max_steps", 100_000)) as (chief, worker):
+        reached = wait_for_checkpoint(save, after=10)
+        worker.send_signal(signal.SIGKILL)
+        lost_at = time.monotonic()
+        code, out, err = finish(chief, timeout=60)
+        assert time.monotonic() - lost_at < 45  # well within --collective_timeout 30 plus the exit
+    result = subprocess.CompletedProcess(chief.args, code, out, err)
+    assert_one_line_error(result, "lost worker 1 of the multi-worker run", f"--init_from {save}")
+    last = newest_step(save)
+    assert last >= reached
+
+    # The same commands with --init_from continue from the chief's last checkpoint. SIGTERM to the
+    # chief then saves and stops both.
+    with started(train_workers(tmp_path, "--max_steps", 100_000, "--init_from", save)) as (chief, worker):
+        wait_for_checkpoint(save, after=last + 10)
+        chief.send_signal(signal.SIGTERM)
+        chief_code, chief_out, chief_err = finish(chief)
+        worker_code, worker_out, worker_err = finish(worker)
+    assert f"training steps {last} to " in chief_out
+    assert chief_code == 128 + signal.SIGTERM and "interrupted by SIGTERM" in chief_out, chief_err
+    stopped_at = int(re.search(r"at step (\d+); saved", chief_out)[1])
+    assert newest_step(save) == stopped_at
+    assert worker_code == 0 and worker_out == "" and worker_err == ""
+
+
+def test_multi_worker_needs_a_sound_tf_config(tmp_path):
+    write_corpus(tmp_path / "data")
+    for env, message in (({}, "needs the TF_CONFIG environment variable"),
+                         ({"TF_CONFIG": "{oops"}, "TF_CONFIG is not valid JSON"),
+                         ({"TF_CONFIG": '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}'},
+                          "task.index 1 is not in [0, 1)")):
+        result = run_module("charrnn.train", "--strategy", "multi_worker", "--data_dir", tmp_path / "data",
+                            "--save_dir", tmp_path / "save", cwd=tmp_path, env=env, timeout=60)
+        assert_one_line_error(result, message)
