@@ -121,11 +121,11 @@ def main(argv):
         return
     if result.median_time_per_batch is not None:
         print(f"median time/batch = {result.median_time_per_batch:.4f} s, best val_loss = {result.best_val_loss:.4f}")
-    if result.interrupted:
-        signum = signals[-1] if signals else signal.SIGINT
-        print(f"interrupted by {signal.Signals(signum).name} at step {result.step}; saved {result.checkpoint}\n"
+    if result.interrupted:  # by a signal to this process, or to another worker of a multi-worker run
+        cause = f"interrupted by {signal.Signals(signals[-1]).name}" if signals else "stopped with the other workers"
+        print(f"{cause} at step {result.step}; saved {result.checkpoint}\n"
               f"continue with: python -m charrnn.train --save_dir {FLAGS.save_dir} --init_from {FLAGS.save_dir}")
-        sys.exit(128 + signum)
+        sys.exit(128 + signals[-1] if signals else 0)
     print(f"saved {result.checkpoint}\nsample with: python -m charrnn.sample --save_dir {FLAGS.save_dir}")
 
 

@@ -78,11 +78,13 @@ def first_replica(strategy, values) -> list:
 
 
 class ChiefDecisions:
-    """chief_decisions(values) -> the chief's `values` (non-negative numbers), in every process.
+    """decide(stop, chief_values) -> (stop, chief_values), the same in every process: whether any
+    worker was asked to stop, and the chief's `chief_values` (non-negative numbers).
 
     What ends the run or shapes its schedule (a stop request, the planned length under a time
-    budget) is measured on each machine's clock, but all workers must take the same steps, so
-    in a multi-worker run they take the chief's. Elsewhere the values come back as they are.
+    budget) is measured on each machine's clock, but all workers must take the same steps: in a
+    multi-worker run they stop when any of them is asked to, and take the chief's numbers.
+    Elsewhere the values come back as they are.
     """
 
     def __init__(self, strategy):
@@ -91,11 +93,12 @@ class ChiefDecisions:
         self._gather_largest = tf.function(self._gather_largest_fn, input_signature=[tf.TensorSpec([None], tf.float64)],
                                            autograph=False)
 
-    def __call__(self, values: list) -> list:
+    def __call__(self, stop: bool, chief_values: list) -> tuple:
         if not self.multi_worker:
-            return values
-        ours = [float(v) if self.chief else 0.0 for v in values]
-        return self._gather_largest(ours).numpy().tolist()
+            return stop, chief_values
+        ours = [float(stop)] + [float(v) if self.chief else 0.0 for v in chief_values]
+        stop, *chief_values = self._gather_largest(ours).numpy().tolist()
+        return bool(stop), chief_values
 
     def _gather_largest_fn(self, values):
         def largest(values):  # all-gather [replicas, n]: the chief's rows, and zeros

@@ -366,10 +366,12 @@ class Trainer:
             progress.set_total(planned)
 
     def _follow_the_chief(self, progress: Progress) -> None:
-        """Takes the chief's stop request, last step and planned length, so that all workers of a
-        multi-worker run take the same steps, however their clocks differ (a no-op elsewhere)."""
-        stop, total_steps, planned = self.chief_decisions([self.stop_requested, self.total_steps, self.planned])
-        self._stopping, self.total_steps = bool(stop), int(total_steps)
+        """Takes the chief's last step and planned length, and stops when any worker was asked to,
+        so that all workers of a multi-worker run take the same steps, however their clocks differ
+        (elsewhere: this process's own)."""
+        self._stopping, (total_steps, planned) = self.chief_decisions(self.stop_requested,
+                                                                      [self.total_steps, self.planned])
+        self.total_steps = int(total_steps)
         self._set_planned(int(planned), progress)
 
     def _save(self, step: int) -> Optional[str]:
