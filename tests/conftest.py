@@ -36,6 +36,15 @@ def pytest_configure(config):
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 
+# The longest tests (30 to 80 s each, several processes), started first so that pytest-xdist's
+# workers do not end on them one after the other.
+SLOW_FIRST = ("test_reliability.py::test_kill_9", "test_multi_worker.py::", "test_distribution.py::")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: not any(slow in item.nodeid for slow in SLOW_FIRST))
+
+
 @pytest.fixture(autouse=True)
 def no_data_mirror(monkeypatch):
     """In-process tests too run without the caller's data mirror; the tests that need one set it."""
