@@ -4,6 +4,10 @@ The step counter is the optimizer's `iterations`; the epoch and the position wit
 derived from it (step // batches_per_epoch, step % batches_per_epoch), and so is the learning
 rate (decayed once per epoch). Together with the carried RNN state, which lives in variables,
 all of it is in every checkpoint, so a continued run picks up exactly where it stopped.
+
+Under a tf.distribute strategy (see distribution.py) each replica runs its own block of the
+batch's streams; the carried state stays one [batch, units] variable per layer and state, so
+checkpoints are the same whichever strategy wrote them.
 """
 
 import dataclasses
