@@ -30,7 +30,8 @@ flags.FLAGS["log_dir"].help = "TensorBoard folder; each run writes to a subfolde
 flags.DEFINE_string("run_name", None, "Name of this run's TensorBoard subfolder (default: the start time). "
                     "A continued run keeps its name.")
 flags.DEFINE_string("init_from", None, "Continue the run saved in this folder: same step, learning-rate "
-                    "schedule and place in the epoch.")
+                    "schedule and place in the epoch. Naming --save_dir while it holds no checkpoint yet, it "
+                    "starts the run there.")
 flags.DEFINE_string("finetune_from", None, "Start a new run (step 0, its own schedule and --save_dir) from the "
                     "weights of the run saved in this folder, on the text given; characters it lacks are added.")
 flags.DEFINE_enum("model", _MODEL.model, CELL_TYPES, "Recurrent cell type.")

@@ -100,6 +100,20 @@ def test_a_save_folder_holding_a_run_is_not_overwritten_but_continues_in_place(t
     assert prepare_run(request(tmp_path, init_from=save)).run.train.seed == 1
 
 
+def test_init_from_the_save_folder_starts_the_run_while_it_holds_no_checkpoint(tmp_path):
+    write_corpus(tmp_path / "data")
+    save = str(tmp_path / "save")
+    command = dict(TINY, data_dir=str(tmp_path / "data"), seed=7)
+    first = prepare_run(request(tmp_path, init_from=save, **command))  # the same command starts it...
+    assert first.run.train.seed == 7
+    save_run(tmp_path, first)
+    with pytest.raises(CharRNNError, match="--rnn_size 32 does not match"):  # ...and then continues it
+        prepare_run(request(tmp_path, init_from=save, **dict(command, rnn_size=32)))
+    assert prepare_run(request(tmp_path, init_from=save, **command)).run == first.run
+    with pytest.raises(CharRNNError, match="does not exist"):  # another folder must hold a run
+        prepare_run(RunRequest(settings=command, save_dir=str(tmp_path / "new"), init_from=str(tmp_path / "none")))
+
+
 def test_a_continued_run_keeps_its_config_name_and_text_and_takes_what_may_change(tmp_path):
     write_corpus(tmp_path / "data")
     first = new_run(tmp_path, run_name="first")

@@ -114,7 +114,9 @@ def test_two_workers_train_alike_and_the_chief_s_checkpoint_continues_on_one_dev
 def test_a_lost_worker_stops_the_other_and_the_same_commands_continue(tmp_path):
     write_corpus(tmp_path / "data")
     save = tmp_path / "save"
-    with started(train_workers(tmp_path, "--max_steps", 100_000)) as (chief, worker):
+    # --init_from the save folder starts the run while that holds no checkpoint: one command for both.
+    commands = train_workers(tmp_path, "--max_steps", 100_000, "--init_from", save)
+    with started(commands) as (chief, worker):
         reached = wait_for_checkpoint(save, after=10)
         worker.send_signal(signal.SIGKILL)
         lost_at = time.monotonic()
@@ -122,12 +124,13 @@ def test_a_lost_worker_stops_the_other_and_the_same_commands_continue(tmp_path):
         assert time.monotonic() - lost_at < 45  # well within --collective_timeout 30 plus the exit
     result = subprocess.CompletedProcess(chief.args, code, out, err)
     assert_one_line_error(result, "lost worker 1 of the multi-worker run", f"--init_from {save}")
+    assert "training steps 0 to " in out
     last = newest_step(save)
     assert last >= reached
 
-    # The same commands with --init_from continue from the chief's last checkpoint. SIGTERM to the
-    # chief then saves and stops both.
-    with started(train_workers(tmp_path, "--max_steps", 100_000, "--init_from", save)) as (chief, worker):
+    # The same commands again continue from the chief's last checkpoint. SIGTERM to the chief then
+    # saves and stops both.
+    with started(commands) as (chief, worker):
         wait_for_checkpoint(save, after=last + 10)
         chief.send_signal(signal.SIGTERM)
         chief_code, chief_out, chief_err = finish(chief)

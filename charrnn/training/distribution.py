@@ -115,5 +115,5 @@ def lost_worker_error(error: Exception, save_dir: str) -> CharRNNError:
     who = f"{task[1]} {task[2]}" if task else "another worker"
     cause = next((line.strip() for line in text.splitlines() if "aborted by" in line or "timed out" in line.lower()),
                  type(error).__name__)
-    return CharRNNError(f"lost {who} of the multi-worker run ({cause}); start every worker again with "
-                        f"--init_from {save_dir} to continue from the chief's last checkpoint")
+    return CharRNNError(f"lost {who} of the multi-worker run ({cause}); run every worker's command again, "
+                        f"with --init_from {save_dir}, to continue from the chief's last checkpoint")

@@ -1,6 +1,7 @@
 """Everything `charrnn.train` settles before TensorFlow loads: a new or a continued run, and its text.
 
-A new run takes its settings from the request. A continued run (`init_from`) keeps the config
+A new run takes its settings from the request (so does `init_from` naming the save folder
+while that holds no checkpoint yet). A continued run (`init_from`) keeps the config
 and vocabulary saved in its folder; of the settings the user gave, those that keep the variables
 and the batches as they were (epochs, steps, optimiser, dropout, ...) replace the saved ones and
 the others must equal them (see config.resume_config). It reads the text it was trained on
@@ -62,6 +63,7 @@ class PreparedRun:
     train_batches: Batches
     splits: Splits
     source_vocab: Optional[Vocab] = None  # of the run fine-tuned from
+    continues: bool = False  # a run saved in request.init_from, to restore
 
 
 def prepare_run(request: RunRequest, warn=None) -> PreparedRun:
@@ -70,8 +72,8 @@ def prepare_run(request: RunRequest, warn=None) -> PreparedRun:
     warn(message) hears what does not stop the run (a cache that cannot be written).
     """
     _check_folders(request)
-    source_vocab = None
-    if request.init_from:
+    source_vocab, continues = None, _continues(request)
+    if continues:
         saved, vocab = read_run_files(request.init_from)
         run = resume_config(saved, request.values_of(ModelConfig, True), request.values_of(TrainConfig, True))
         run = dataclasses.replace(run, run_name=request.run_name or run.run_name)
@@ -90,7 +92,8 @@ def prepare_run(request: RunRequest, warn=None) -> PreparedRun:
                               data=dataclasses.replace(data, sha256=corpus.sha256))
     train_batches, splits = make_splits(ids, run.train.batch_size, run.train.seq_length, run.train.val_frac,
                                         run.train.test_frac)
-    return PreparedRun(request, run, vocab, len(ids), corpus.from_cache, train_batches, splits, source_vocab)
+    return PreparedRun(request, run, vocab, len(ids), corpus.from_cache, train_batches, splits, source_vocab,
+                       continues)
 
 
 def _check_folders(request: RunRequest) -> None:
@@ -102,10 +105,21 @@ def _check_folders(request: RunRequest) -> None:
     if request.init_from and request.finetune_from:
         raise CharRNNError("give --init_from (continue a run) or --finetune_from (a new run from its weights), "
                            "not both")
-    continuing_here = request.init_from and os.path.realpath(request.init_from) == os.path.realpath(request.save_dir)
-    if holds_checkpoints(request.save_dir) and not continuing_here:
+    if holds_checkpoints(request.save_dir) and not _in_place(request):
         raise CharRNNError(f"{request.save_dir} already holds a run; continue it with --init_from "
                            f"{request.save_dir}, or choose another --save_dir")
+
+
+def _in_place(request: RunRequest) -> bool:
+    """Whether --init_from names the --save_dir."""
+    return bool(request.init_from) and os.path.realpath(request.init_from) == os.path.realpath(request.save_dir)
+
+
+def _continues(request: RunRequest) -> bool:
+    """Whether the request continues a run: --init_from names one, unless it names the --save_dir
+    and that holds no checkpoint yet. Then the command starts the run, so that one command, run
+    again after a crash (as a cluster's job manager does), continues it."""
+    return bool(request.init_from) and not (_in_place(request) and not holds_checkpoints(request.save_dir))
 
 
 def _new_run(request: RunRequest) -> RunConfig:

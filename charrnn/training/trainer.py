@@ -166,7 +166,7 @@ class Trainer:
         trainer = cls(prepared.run, prepared.vocab, prepared.train_batches, prepared.splits.val, request.save_dir,
                       request.log_dir, out=out, recurrence=recurrence, strategy=strategy)
         warn = warn if trainer.chief else None
-        if request.init_from:
+        if prepared.continues:
             trainer.restore(checkpoints.find_checkpoint(request.init_from, "latest", on_skip=warn))
         elif request.finetune_from:
             source, source_vocab, _ = checkpoints.load_model(request.finetune_from, "latest", on_skip=warn)
