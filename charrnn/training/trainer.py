@@ -100,7 +100,7 @@ class Trainer:
     `recurrence` chooses the recurrent layers' code path (see charrnn.model.network.CharRNN);
     the checkpoints are the same on either path. `strategy` (a tf.distribute strategy; default:
     one device) spreads each batch's rows over its replicas; only the chief of a multi-worker run
-    writes files or lines, and every decision that ends or shapes the run is the chief's.
+    writes files or lines, and all workers take the chief's end of the run and planned length.
     """
 
     def __init__(self, run: RunConfig, vocab: Vocab, train: Batches, val: np.ndarray, save_dir: str,
@@ -112,7 +112,7 @@ class Trainer:
         distribution.check_batch_divides(train.batch_size, self.strategy.num_replicas_in_sync,
                                          run.train.grad_accum_steps)
         self.stop_requested = False  # set (by a signal handler) to stop and save after the current step
-        self._stopping = False  # the chief's stop request, as all workers heard it after the last step
+        self._stopping = False  # a stop request to any worker, as all of them heard it after the last step
         self.total_steps = run.train.num_epochs * len(train)
         if run.train.max_steps is not None:
             self.total_steps = min(self.total_steps, run.train.max_steps)
