@@ -29,10 +29,6 @@ class Cluster:
     def is_chief(self) -> bool:
         return self.task_type == "chief" or (self.task_index == 0 and not self.has_chief_task)
 
-    @property
-    def name(self) -> str:
-        return f"{self.task_type} {self.task_index}"
-
 
 def read_cluster(tf_config: Optional[str]) -> Cluster:
     """The Cluster TF_CONFIG describes, or a CharRNNError naming what is wrong with it.
