@@ -74,6 +74,10 @@ def test_training_runs_learns_and_writes_a_run_folder(tmp_path):
     assert [e.step for e in events.Tensors("train/loss")] == list(range(1, 41))
     learning_rates = {e.step: float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors("learning_rate")}
     assert learning_rates[26] == pytest.approx(0.01) and learning_rates[27] == pytest.approx(0.01 * 0.97)
+    # Each validation is logged with the minutes trained so far, which the plot script reads.
+    minutes = [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in events.Tensors("minutes")]
+    assert [step for step, _ in minutes] == [e.step for e in events.Tensors("val/loss")]
+    assert all(0 < a < b < 5 for (_, a), (_, b) in zip(minutes, minutes[1:]))
 
 
 def before_step(trainer, at: int, action):

@@ -301,7 +301,8 @@ class Trainer:
             if self.chief:
                 self.store.save_best(step)
         progress.line(val_line(step, self.planned, epoch, val_loss, float(self.best_val_loss.numpy())))
-        self.summaries.scalars(step, {"val/loss": val_loss})
+        # Minutes of training so far (continuations included): what scripts/plot_val_loss.py plots against.
+        self.summaries.scalars(step, {"val/loss": val_loss, "minutes": self.budget.elapsed() / 60.0})
         partial = eval_chars is not None and eval_chars + 1 < len(self.val_ids)
         if partial and step == self.total_steps:
             whole = self.evaluate()

@@ -1,0 +1,57 @@
+"""scripts/plot_val_loss.py on tiny log folders written the way the trainer writes them."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+
+SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "plot_val_loss.py")
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("plot_val_loss", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_run(folder, points, with_minutes=True):
+    """`points` [(step, minutes, val_loss)] as the trainer logs them at each validation."""
+    writer = tf.summary.create_file_writer(str(folder))
+    with writer.as_default():
+        for step, minutes, loss in points:
+            tf.summary.scalar("val/loss", loss, step=step)
+            if with_minutes:
+                tf.summary.scalar("minutes", minutes, step=step)
+            tf.summary.scalar("train/loss", loss + 0.1, step=step)
+    writer.close()
+
+
+def test_plots_two_runs_to_a_png(tmp_path):
+    write_run(tmp_path / "a", [(100, 0.5, 2.1), (200, 1.0, 1.9), (300, 1.5, 1.8)])
+    write_run(tmp_path / "b", [(50, 0.7, 2.0), (100, 1.4, 1.7)])
+    done = subprocess.run([sys.executable, SCRIPT, "--out", str(tmp_path / "plot.png"), f"defaults={tmp_path / 'a'}",
+                           f"recipe={tmp_path / 'b'}"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    png = (tmp_path / "plot.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+
+
+def test_reads_each_validation_with_its_minutes(tmp_path, script):
+    write_run(tmp_path / "a", [(200, 1.0, 1.9), (100, 0.5, 2.1)])
+    minutes, loss = script.read_curve(str(tmp_path / "a"))
+    assert minutes.tolist() == [0.5, 1.0] and loss.tolist() == pytest.approx([2.1, 1.9])
+
+
+@pytest.mark.parametrize("case", ["no minutes", "no folder", "no label"])
+def test_bad_input_is_one_line(tmp_path, script, capsys, case):
+    write_run(tmp_path / "old", [(100, 0.5, 2.1)], with_minutes=False)
+    run = {"no minutes": f"old={tmp_path / 'old'}", "no folder": f"x={tmp_path / 'missing'}",
+           "no label": str(tmp_path / "old")}[case]
+    assert script.main(["--out", str(tmp_path / "plot.png"), run]) != 0
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not (tmp_path / "plot.png").exists()
