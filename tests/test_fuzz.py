@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from conftest import TINY_FLAGS, run_module
 
-SETTINGS = settings(max_examples=6, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=4, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 VALUES = st.one_of(st.integers(-3, 40), st.floats(-2.0, 2.0), st.sampled_from(["", "x", "-1", "1e9", "nan", "inf"]))
 TEXTS = st.one_of(st.binary(max_size=2000), st.text(min_size=0, max_size=1500).map(lambda t: (t * 4).encode()))

@@ -2,8 +2,6 @@
 
 import importlib.util
 import os
-import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
@@ -31,12 +29,12 @@ def write_run(folder, points, with_minutes=True):
     writer.close()
 
 
-def test_plots_two_runs_to_a_png(tmp_path):
+def test_plots_two_runs_to_a_png(tmp_path, script, capsys):
     write_run(tmp_path / "a", [(100, 0.5, 2.1), (200, 1.0, 1.9), (300, 1.5, 1.8)])
     write_run(tmp_path / "b", [(50, 0.7, 2.0), (100, 1.4, 1.7)])
-    done = subprocess.run([sys.executable, SCRIPT, "--out", str(tmp_path / "plot.png"), f"defaults={tmp_path / 'a'}",
-                           f"recipe={tmp_path / 'b'}"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert script.main(["--out", str(tmp_path / "plot.png"), f"defaults={tmp_path / 'a'}",
+                        f"recipe={tmp_path / 'b'}"]) == 0
+    assert capsys.readouterr().err == ""
     png = (tmp_path / "plot.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
 
