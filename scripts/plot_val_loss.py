@@ -33,10 +33,14 @@ def read_curve(folder: str) -> tuple:
     if missing:
         raise ValueError(f"{folder} has no {' or '.join(sorted(missing))} scalars: not a charrnn run's "
                          f"TensorBoard folder, or one with no validation yet")
-    loss = {e.step: float(make_ndarray(e.tensor_proto)) for e in events.Tensors("val/loss")}
-    minutes = {e.step: float(make_ndarray(e.tensor_proto)) for e in events.Tensors("minutes")}
+    loss, minutes = (_by_step(events, tag) for tag in ("val/loss", "minutes"))
     steps = sorted(loss.keys() & minutes.keys())
     return np.array([minutes[s] for s in steps]), np.array([loss[s] for s in steps])
+
+
+def _by_step(events: EventAccumulator, tag: str) -> dict:
+    """{step: value} of the scalar `tag`."""
+    return {e.step: float(make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)}
 
 
 def plot(curves: dict, out: str, title: str) -> None:

@@ -4,7 +4,8 @@ import importlib.util
 import os
 
 import pytest
-import tensorflow as tf
+
+from charrnn.training.summaries import Summaries
 
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "plot_val_loss.py")
 
@@ -19,14 +20,13 @@ def script():
 
 def write_run(folder, points, with_minutes=True):
     """`points` [(step, minutes, val_loss)] as the trainer logs them at each validation."""
-    writer = tf.summary.create_file_writer(str(folder))
-    with writer.as_default():
-        for step, minutes, loss in points:
-            tf.summary.scalar("val/loss", loss, step=step)
-            if with_minutes:
-                tf.summary.scalar("minutes", minutes, step=step)
-            tf.summary.scalar("train/loss", loss + 0.1, step=step)
-    writer.close()
+    summaries = Summaries(str(folder))
+    for step, minutes, loss in points:
+        values = {"val/loss": loss, "train/loss": loss + 0.1}
+        if with_minutes:
+            values["minutes"] = minutes
+        summaries.scalars(step, values)
+    summaries.close()
 
 
 def test_plots_two_runs_to_a_png(tmp_path, script, capsys):

@@ -119,7 +119,7 @@ def _continues(request: RunRequest) -> bool:
     """Whether the request continues a run: --init_from names one, unless it names the --save_dir
     and that holds no checkpoint yet. Then the command starts the run, so that one command, run
     again after a crash (as a cluster's job manager does), continues it."""
-    return bool(request.init_from) and not (_in_place(request) and not holds_checkpoints(request.save_dir))
+    return bool(request.init_from) and (not _in_place(request) or holds_checkpoints(request.save_dir))
 
 
 def _new_run(request: RunRequest) -> RunConfig:
