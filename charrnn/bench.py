@@ -15,7 +15,6 @@ speed does not depend on the weights).
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from absl import flags
 
 from charrnn import cli
 from charrnn.core.config import CELL_TYPES, ModelConfig, RunConfig, TrainConfig
+from charrnn.core.machine import cpu_description
 from charrnn.core.errors import CharRNNError
 
 # char-rnn-tensorflow's default model (2x128 LSTM, batch 50x50, 65 characters), s/batch as
@@ -79,12 +79,7 @@ def device_name() -> str:
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        return f"{names[0]}, {len(names)} cores" if names else platform.processor() or "CPU"
-    except OSError:
-        return platform.processor() or "CPU"
+    return cpu_description()
 
 
 def time_row(row: tuple, work_dir: str, strategy) -> dict:
@@ -94,7 +89,8 @@ def time_row(row: tuple, work_dir: str, strategy) -> dict:
     return time_training_step(ModelConfig(vocab_size=VOCAB_SIZE, model=cell, rnn_size=units, num_layers=layers),
                               TrainConfig(batch_size=FLAGS.batch_size, seq_length=FLAGS.seq_length,
                                           precision=FLAGS.precision),
-                              FLAGS.steps, FLAGS.warmup, work_dir, recurrence=FLAGS.recurrence, strategy=strategy)
+                              FLAGS.steps, FLAGS.warmup, work_dir, recurrence=FLAGS.recurrence, strategy=strategy,
+                              collective_timeout=FLAGS.collective_timeout)
 
 
 def format_row(result: dict) -> str:
@@ -161,7 +157,7 @@ def main(argv):
     threads = cli.configure_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)
     from charrnn.training import distribution
 
-    strategy = distribution.make_strategy(FLAGS.strategy, FLAGS.collective_timeout)
+    strategy = distribution.make_strategy(FLAGS.strategy)
     if not distribution.is_chief(strategy):  # the other workers of a multi-worker run only take part
         sys.stdout = open(os.devnull, "w")
         FLAGS.out = FLAGS.summary_dir = None

@@ -36,8 +36,9 @@ def define_compute_flags() -> None:
     flags.DEFINE_enum("strategy", "auto", cluster.STRATEGIES, "Devices to train on (tf.distribute): one_device; "
                       "mirrored (every GPU of this machine); multi_worker (the machines in the TF_CONFIG "
                       "environment variable, each running the same command); auto (mirrored with two or more GPUs).")
-    flags.DEFINE_float("collective_timeout", 120.0, "With --strategy multi_worker: seconds a worker waits for the "
-                       "others in a step before it stops with an error (a lost worker).", lower_bound=1.0)
+    flags.DEFINE_float("collective_timeout", cluster.COLLECTIVE_TIMEOUT, "With --strategy multi_worker: seconds a "
+                       "worker waits for the others in a step before it stops with an error (a lost worker; one "
+                       "that died or stopped sending heartbeats is noticed sooner).", lower_bound=1.0)
 
 
 def check_strategy(name: str) -> None:

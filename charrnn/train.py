@@ -103,14 +103,15 @@ def main(argv):
     cli.configure_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)
     from charrnn.training import distribution
 
-    strategy = distribution.make_strategy(FLAGS.strategy, FLAGS.collective_timeout)
+    strategy = distribution.make_strategy(FLAGS.strategy)
     if FLAGS.deterministic:
         import tensorflow as tf
         tf.config.experimental.enable_op_determinism()
     from charrnn.training.progress import start_line
     from charrnn.training.trainer import Trainer
 
-    trainer = Trainer.start(prepared, recurrence=FLAGS.recurrence, warn=cli.warn, strategy=strategy)
+    trainer = Trainer.start(prepared, recurrence=FLAGS.recurrence, warn=cli.warn, strategy=strategy,
+                            collective_timeout=FLAGS.collective_timeout)
     if trainer.chief:  # the other workers of a multi-worker run print nothing but errors
         print(start_line(trainer.run.run_name, prepared.num_chars, prepared.from_cache, len(prepared.vocab),
                          len(prepared.train_batches), trainer.step, trainer.total_steps,

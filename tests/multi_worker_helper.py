@@ -20,10 +20,10 @@ def main(text_file, save_dir, weights_file, steps):
                                 given=frozenset(), save_dir=save_dir, log_dir=save_dir + "_logs")
     prepared = launch.prepare_run(request)
     cli.import_tensorflow_quietly()
-    strategy = distribution.make_strategy("multi_worker", collective_timeout=60)
+    strategy = distribution.make_strategy("multi_worker")
     from charrnn.training.trainer import Trainer
 
-    trainer = Trainer.start(prepared, strategy=strategy)
+    trainer = Trainer.start(prepared, strategy=strategy, collective_timeout=60)
     trainer.train()
     np.savez(weights_file, *[v.numpy() for v in trainer.checkpoint_variables()])
 

@@ -3,6 +3,8 @@ against one device with the same global batch."""
 
 import functools
 import json
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ import tensorflow as tf
 
 from charrnn.core.errors import CharRNNError
 from charrnn.training.cluster import read_cluster
-from charrnn.training.distribution import check_batch_divides, make_strategy
+from charrnn.training.distribution import StepDeadline, check_batch_divides, lost_worker_error, make_strategy
 
 from test_trainer import losses_by_step, make_trainer, tiny_run
 
@@ -19,7 +21,7 @@ from test_trainer import losses_by_step, make_trainer, tiny_run
 def mirrored():
     """One strategy per test process, as in a program: a second MirroredStrategy over the same
     devices reuses the first one's collective keys, and TensorFlow then mixes up their all-reduces."""
-    strategy = make_strategy("mirrored", collective_timeout=60)
+    strategy = make_strategy("mirrored")
     assert strategy.num_replicas_in_sync == 2
     return strategy
 
@@ -83,6 +85,41 @@ def test_the_batch_must_divide_among_the_replicas(tmp_path):
         make_trainer(tmp_path, tiny_run(batch_size=5), strategy=mirrored())
     with pytest.raises(CharRNNError, match="among 2 replicas x 2 --grad_accum_steps groups; choose a multiple of 4"):
         check_batch_divides(6, 2, 2)
+
+
+def test_the_step_deadline_aborts_a_call_that_waits_too_long_with_one_thread(tmp_path):
+    aborted = []
+    deadline = StepDeadline(0.3, abort=aborted.append)
+    threads = threading.active_count()
+    for _ in range(200):  # steps that end in time: nothing aborted, one watchdog thread for all
+        with deadline:
+            pass
+    assert aborted == [] and threading.active_count() == threads + 1
+    with deadline:
+        time.sleep(1.0)  # a step the other workers never join
+    assert len(aborted) == 1 and "--collective_timeout 0.3 s" in aborted[0]
+    with deadline:
+        pass
+    time.sleep(0.5)
+    assert len(aborted) == 1 and threading.active_count() == threads + 1
+
+    off = StepDeadline(None, abort=aborted.append)
+    with off:
+        time.sleep(0.1)
+    assert threading.active_count() == threads + 1 and len(aborted) == 1
+
+
+def test_a_lost_worker_is_named_with_its_cause():
+    heartbeats = tf.errors.UnavailableError(None, None, "Collective ops is aborted by: Error reported from "
+                                            "/job:worker/task:1: The following tasks are unhealthy (stopped "
+                                            "sending heartbeats):\n/job:worker/replica:0/task:1\nThe tasks have crashed.")
+    line = str(lost_worker_error(heartbeats, "save"))
+    assert line.startswith("lost worker 1 of the multi-worker run (Collective ops is aborted by: Error reported")
+    assert line.endswith("--init_from save, to continue from the chief's last checkpoint") and "\n" not in line
+    timed_out = tf.errors.DeadlineExceededError(None, None, "Collective ops is aborted by: timed out: the other "
+                                                "workers did not join the step within --collective_timeout 5 s")
+    assert "lost another worker of the multi-worker run (Collective ops is aborted by: timed out" in str(
+        lost_worker_error(timed_out, "save"))
 
 
 WORKERS = {"cluster": {"worker": ["127.0.0.1:2001", "127.0.0.1:2002"]}, "task": {"type": "worker", "index": 1}}

@@ -13,6 +13,7 @@ from typing import Optional
 from charrnn.core.errors import CharRNNError
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
+COLLECTIVE_TIMEOUT = 120.0  # seconds a multi-worker step may wait for the other workers
 TF_CONFIG = "TF_CONFIG"
 
 

@@ -6,11 +6,21 @@
   environment variable (see cluster.py), each running the same command.
 
 The trainer keeps the global batch: each replica owns a contiguous block of its rows (text
-streams) and carries their RNN state; the gradients are all-reduced once per step. Only the
-chief writes files and prints.
+streams) and carries their RNN state; the loss, the gradients and the new states travel in one
+all-reduce per step. Only the chief writes files and prints.
+
+A lost worker of a multi-worker run is noticed by TensorFlow's coordination service (a killed
+process at once, a hung one when its heartbeats stop, after about 10 s) and by one watchdog
+thread per process (StepDeadline) for a worker that is alive but does not join the step. The
+collective ops themselves run without TensorFlow's per-op timeout: that keeps a sleeping thread
+per op for the whole timeout (it is scheduled as a delayed closure on a thread of its own), some
+20 threads per step, which exhausted the process's threads after a few hundred steps.
 """
 
 import re
+import threading
+import time
+from typing import Callable, Optional
 
 import tensorflow as tf
 
@@ -25,12 +35,13 @@ def check_batch_divides(batch_size: int, replicas: int, groups: int) -> None:
                            f"choose a multiple of {replicas * groups}")
 
 
-def make_strategy(name: str, collective_timeout: float):
+def make_strategy(name: str):
     """The tf.distribute strategy `name` stands for. Call it before TensorFlow runs any op:
     MultiWorkerMirroredStrategy sets up the cluster's connections when it is made.
 
     mirrored spreads over the GPUs, or without any over the logical CPU devices (tests configure
-    two). A collective op waiting longer than `collective_timeout` seconds for a lost worker fails.
+    two). multi_worker's collective ops have no per-op timeout (see the module's docstring): the
+    trainer's StepDeadline bounds the wait.
     """
     if name == "auto":  # physical devices: listing logical ones would start TensorFlow's runtime
         name = "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "one_device"
@@ -39,8 +50,7 @@ def make_strategy(name: str, collective_timeout: float):
     if name == "mirrored":
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([device.name for device in devices])
-    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout)
-    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def is_chief(strategy) -> bool:
@@ -65,11 +75,23 @@ def replica_block(context, tensor):
     return tf.ensure_shape(tensor[start: start + rows], [rows, *tensor.shape[1:]])
 
 
-def mean_over_replicas(context, tensors: list) -> list:
-    """Each tensor averaged over the replicas, in one all-reduce."""
-    if context.num_replicas_in_sync == 1:
-        return tensors
-    return context.all_reduce(tf.distribute.ReduceOp.MEAN, tensors)
+def combine_replicas(context, loss, gradients: list, state_blocks: list, batch_size: int) -> tuple:
+    """What every replica needs after its part of a step, in one all-reduce: the loss and the
+    gradients averaged over the replicas, and the new states of all rows, each [batch_size, units].
+
+    Replica r contributes its block of rows (`state_blocks`, each [rows, units]) at its place and
+    zeros elsewhere, so the sum is every block in row order, exactly (x + 0 = x). TensorFlow packs
+    the list into one collective op; gathering the states instead took two per state.
+    """
+    replicas = context.num_replicas_in_sync
+    if replicas == 1:
+        return loss, gradients, state_blocks
+    rows = state_blocks[0].shape[0]
+    start = context.replica_id_in_sync_group * rows
+    placed = [tf.pad(block, [[start, batch_size - start - rows], [0, 0]]) for block in state_blocks]
+    loss, *summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [loss, *gradients, *placed])
+    gradients, states = summed[:len(gradients)], summed[len(gradients):]
+    return loss / replicas, [g / replicas for g in gradients], states
 
 
 def first_replica(strategy, values) -> list:
@@ -90,21 +112,71 @@ class ChiefDecisions:
     def __init__(self, strategy):
         self.strategy, self.chief = strategy, is_chief(strategy)
         self.multi_worker = is_multi_worker(strategy)
-        self._gather_largest = tf.function(self._gather_largest_fn, input_signature=[tf.TensorSpec([None], tf.float64)],
-                                           autograph=False)
+        self._sum = tf.function(self._sum_fn, input_signature=[tf.TensorSpec([None], tf.float64)], autograph=False)
 
     def __call__(self, stop: bool, chief_values: list) -> tuple:
         if not self.multi_worker:
             return stop, chief_values
         ours = [float(stop)] + [float(v) if self.chief else 0.0 for v in chief_values]
-        stop, *chief_values = self._gather_largest(ours).numpy().tolist()
-        return bool(stop), chief_values
+        stops, *chief_values = self._sum(ours).numpy().tolist()
+        return stops > 0, chief_values
 
-    def _gather_largest_fn(self, values):
-        def largest(values):  # all-gather [replicas, n]: the chief's rows, and zeros
-            return tf.reduce_max(tf.distribute.get_replica_context().all_gather(values[tf.newaxis], axis=0), axis=0)
+    def _sum_fn(self, values):
+        def total(values):  # the chief's values plus zeros: the chief's, exactly (float64)
+            # tf.identity places the values on this replica's device, which the all-reduce needs.
+            return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, tf.identity(values))
 
-        return first_replica(self.strategy, [self.strategy.run(largest, args=(values,))])[0]
+        return first_replica(self.strategy, [self.strategy.run(total, args=(values,))])[0]
+
+
+class StepDeadline:
+    """`with deadline:` around a call that waits in collective ops: when it lasts longer than
+    `seconds`, `abort(message)` makes the waiting ops fail (by default TensorFlow's
+    abort_collective_ops, which ends every collective op of the process with that message).
+
+    One watchdog thread for the whole run, started on first use; `seconds=None` watches nothing.
+    """
+
+    def __init__(self, seconds: Optional[float], abort: Optional[Callable[[str], None]] = None):
+        self.seconds, self._abort = seconds, abort or _abort_collective_ops
+        self._due: Optional[float] = None  # time.monotonic() by which the watched call must end
+        self._changed = threading.Condition()
+        self._thread: Optional[threading.Thread] = None
+
+    def __enter__(self):
+        if self.seconds is not None:
+            with self._changed:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._watch, name="charrnn-step-deadline", daemon=True)
+                    self._thread.start()
+                self._due = time.monotonic() + self.seconds
+                self._changed.notify()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.seconds is not None:
+            with self._changed:
+                self._due = None
+                self._changed.notify()
+
+    def _watch(self):
+        with self._changed:
+            while True:
+                while self._due is None:
+                    self._changed.wait()
+                left = self._due - time.monotonic()
+                if left > 0:
+                    self._changed.wait(left)
+                    continue
+                self._due = None
+                self._abort(f"timed out: the other workers did not join the step within --collective_timeout "
+                            f"{self.seconds:g} s")
+
+
+def _abort_collective_ops(message: str) -> None:
+    from tensorflow.python.eager import context  # TensorFlow's own peer check aborts this way
+
+    context.context().abort_collective_ops(tf.errors.DEADLINE_EXCEEDED, message)
 
 
 def lost_worker_error(error: Exception, save_dir: str) -> CharRNNError:

@@ -10,6 +10,7 @@ import numpy as np
 from charrnn.core.config import ModelConfig, RunConfig, TrainConfig
 from charrnn.data.batches import Batches
 from charrnn.data.vocab import Vocab
+from charrnn.training.cluster import COLLECTIVE_TIMEOUT
 from charrnn.training.trainer import Trainer
 
 
@@ -43,9 +44,10 @@ def _reset_peak_rss() -> None:
 
 
 def time_training_step(model: ModelConfig, train: TrainConfig, steps: int, warmup: int, work_dir: str,
-                       recurrence: str = "auto", strategy=None) -> dict:
+                       recurrence: str = "auto", strategy=None, collective_timeout: float = COLLECTIVE_TIMEOUT) -> dict:
     """Builds the trainer of `model` on random ids and times `steps` training steps after `warmup`
-    (under `strategy`, a tf.distribute strategy; default: one device).
+    (under `strategy`, a tf.distribute strategy; default: one device; a multi-worker step that
+    waits longer than `collective_timeout` seconds for the other workers fails).
 
     Returns the median seconds per batch, characters per second, GFLOP/s, the peak resident memory
     (MiB) from the trainer's construction on, whether charrnn.model.recurrent ran, the last loss.
@@ -57,12 +59,14 @@ def time_training_step(model: ModelConfig, train: TrainConfig, steps: int, warmu
     name = f"{model.model}_{model.num_layers}x{model.rnn_size}"
     _reset_peak_rss()
     trainer = Trainer(RunConfig(model, train, run_name=name), vocab, batches, ids[:100],
-                      os.path.join(work_dir, name), work_dir, recurrence=recurrence, strategy=strategy)
+                      os.path.join(work_dir, name), work_dir, recurrence=recurrence, strategy=strategy,
+                      collective_timeout=collective_timeout)
     times = []
     for i in range(warmup + steps):
         inputs, targets = batches[i]
         start = time.perf_counter()
-        loss = float(trainer.train_step(inputs, targets)[0])  # waits for the step
+        with trainer.deadline:
+            loss = float(trainer.train_step(inputs, targets)[0])  # waits for the step
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times[warmup:])
     return {"model": model.model, "num_layers": model.num_layers, "rnn_size": model.rnn_size,

@@ -30,6 +30,7 @@ from charrnn.inference.sampler import Sampler, SamplingConfig, default_prime
 from charrnn.inference.scoring import Evaluator
 from charrnn.model.network import CharRNN, sequence_loss, transfer_weights
 from charrnn.training import checkpoints, distribution
+from charrnn.training.cluster import COLLECTIVE_TIMEOUT
 from charrnn.training.learning_rate import LearningRate
 from charrnn.training.progress import Progress, step_line, val_line, whole_val_line
 from charrnn.training.run_folder import write_run_files
@@ -100,11 +101,14 @@ class Trainer:
     `recurrence` chooses the recurrent layers' code path (see charrnn.model.network.CharRNN);
     the checkpoints are the same on either path. `strategy` (a tf.distribute strategy; default:
     one device) spreads each batch's rows over its replicas; only the chief of a multi-worker run
-    writes files or lines, and all workers take the chief's end of the run and planned length.
+    writes files or lines, and all workers take the chief's end of the run and planned length. A
+    worker of a multi-worker run that waits longer than `collective_timeout` seconds for the others
+    in a step stops with an error, as it does at once for one that died.
     """
 
     def __init__(self, run: RunConfig, vocab: Vocab, train: Batches, val: np.ndarray, save_dir: str,
-                 log_dir: str, out=None, recurrence: str = "auto", strategy=None):
+                 log_dir: str, out=None, recurrence: str = "auto", strategy=None,
+                 collective_timeout: float = COLLECTIVE_TIMEOUT):
         self.run, self.vocab, self.train_batches, self.val_ids = run, vocab, train, val
         self.strategy = strategy or tf.distribute.get_strategy()
         self.chief = distribution.is_chief(self.strategy)
@@ -147,6 +151,7 @@ class Trainer:
         self.store = checkpoints.CheckpointStore(save_dir, self.checkpoint, keep=run.train.keep_checkpoints)
         self.summaries = Summaries(os.path.join(log_dir, run.run_name) if self.chief else None)
         self.chief_decisions = distribution.ChiefDecisions(self.strategy)
+        self.deadline = distribution.StepDeadline(collective_timeout if self.chief_decisions.multi_worker else None)
         self.sampler = Sampler(self.model, vocab)
         self.evaluator = Evaluator(self.model, train.batch_size, train.seq_length)
 
@@ -155,7 +160,8 @@ class Trainer:
         self.train_step = tf.function(self._train_step_fn, input_signature=[batch_spec, batch_spec], autograph=False)
 
     @classmethod
-    def start(cls, prepared, recurrence: str = "auto", warn=None, out=None, strategy=None) -> "Trainer":
+    def start(cls, prepared, recurrence: str = "auto", warn=None, out=None, strategy=None,
+              collective_timeout: float = COLLECTIVE_TIMEOUT) -> "Trainer":
         """The trainer of a launch.PreparedRun, restored from the run it continues, if any, or
         holding the weights of the run it fine-tunes.
 
@@ -164,7 +170,8 @@ class Trainer:
         """
         request = prepared.request
         trainer = cls(prepared.run, prepared.vocab, prepared.train_batches, prepared.splits.val, request.save_dir,
-                      request.log_dir, out=out, recurrence=recurrence, strategy=strategy)
+                      request.log_dir, out=out, recurrence=recurrence, strategy=strategy,
+                      collective_timeout=collective_timeout)
         warn = warn if trainer.chief else None
         if prepared.continues:
             trainer.restore(checkpoints.find_checkpoint(request.init_from, "latest", on_skip=warn))
@@ -207,8 +214,7 @@ class Trainer:
         states = tuple(v.value() for v in self.rnn_state)
         loss, grad_norm, gradients, new_states = self.strategy.run(self._replica_gradients,
                                                                    args=(inputs, targets, states))
-        loss, grad_norm = distribution.first_replica(self.strategy, (loss, grad_norm))
-        new_states = [self.strategy.gather(state, axis=0) for state in new_states]  # the blocks in row order
+        loss, grad_norm, *new_states = distribution.first_replica(self.strategy, (loss, grad_norm, *new_states))
         loss_finite, gradients_finite = tf.math.is_finite(loss), tf.math.is_finite(grad_norm)
         diverged = tf.logical_not(loss_finite) if scaled else tf.logical_not(loss_finite & gradients_finite)
 
@@ -230,15 +236,16 @@ class Trainer:
     def _replica_gradients(self, inputs, targets, states):
         """One replica's part of a step on the whole batch inputs, targets [batch, time] and states
         (each [batch, units]): the gradients of its own block of rows, averaged with the other
-        replicas' in one all-reduce and clipped by their global norm.
+        replicas' and clipped by their global norm.
 
-        Returns (loss, norm before clipping, clipped gradients), the same on every replica, and
-        the new states of its rows.
+        Returns (loss, norm before clipping, clipped gradients, new states of all rows, each
+        [batch, units]), the same on every replica: one all-reduce carries all of them.
         """
         context = tf.distribute.get_replica_context()
         block = lambda t: distribution.replica_block(context, t)  # noqa: E731
         loss, gradients, new_states = self._gradients(block(inputs), block(targets), tuple(map(block, states)))
-        loss, *gradients = distribution.mean_over_replicas(context, [loss, *gradients])
+        loss, gradients, new_states = distribution.combine_replicas(context, loss, gradients, new_states,
+                                                                    inputs.shape[0])
         scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
         scale = self.optimizer.dynamic_scale if scaled else 1.0
         # One norm serves the clipping and the log. Scaled gradients are clipped at grad_clip x
@@ -374,8 +381,9 @@ class Trainer:
         """Takes the chief's last step and planned length, and stops when any worker was asked to,
         so that all workers of a multi-worker run take the same steps, however their clocks differ
         (elsewhere: this process's own)."""
-        self._stopping, (total_steps, planned) = self.chief_decisions(self.stop_requested,
-                                                                      [self.total_steps, self.planned])
+        with self.deadline:
+            self._stopping, (total_steps, planned) = self.chief_decisions(self.stop_requested,
+                                                                          [self.total_steps, self.planned])
         self.total_steps = int(total_steps)
         self._set_planned(int(planned), progress)
 
@@ -422,8 +430,9 @@ class Trainer:
         step = self.step
         learning_rate = float(self.learning_rate(step))
         start = time.perf_counter()
-        loss, grad_norm, diverged = self.train_step(inputs, targets)
-        loss = float(loss)  # waits for the step, so the clock measures all of it
+        with self.deadline:
+            loss, grad_norm, diverged = self.train_step(inputs, targets)
+            loss = float(loss)  # waits for the step, so the clock measures all of it
         seconds = time.perf_counter() - start
         if diverged:
             last_good = self.store.latest.newest or "none saved yet"
