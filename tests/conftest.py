@@ -1,6 +1,8 @@
 """Shared fixtures: a small structured corpus and helpers to run the entry points."""
 
+import importlib.util
 import os
+import signal
 import subprocess
 import sys
 
@@ -98,3 +100,27 @@ def trained_run(tmp_path_factory):
                         "--run_name", "e2e", *TINY_FLAGS, cwd=root)
     assert result.returncode == 0, result.stderr
     return root, result.stdout
+
+
+def load_script(name: str):
+    """scripts/<name>.py imported as a module, for in-process tests of its functions."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO_ROOT, "scripts", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_process_group(args, timeout, cwd=None):
+    """Runs `args` (text mode, clean environment) in a process group of its own: on a timeout, or
+    any failure of the test, the group is killed with every process the command started."""
+    process = subprocess.Popen([str(a) for a in args], env=clean_env(), cwd=cwd, text=True, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.communicate()
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)

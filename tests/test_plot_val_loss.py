@@ -1,21 +1,16 @@
 """scripts/plot_val_loss.py on tiny log folders written the way the trainer writes them."""
 
-import importlib.util
-import os
-
 import pytest
 
 from charrnn.training.summaries import Summaries
 
-SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "plot_val_loss.py")
+from conftest import load_script
+
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("plot_val_loss", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("plot_val_loss")
 
 
 def write_run(folder, points, with_minutes=True):

@@ -2,30 +2,25 @@
 files flat (before the fix, a per-op collective timeout added about 22 threads per step), and the
 script's judgement of growth."""
 
-import importlib.util
 import json
 import os
-import subprocess
 import sys
 
 import pytest
 
-from conftest import REPO_ROOT, clean_env, write_corpus
+from conftest import REPO_ROOT, load_script, run_process_group, write_corpus
 
 SCRIPT = os.path.join(REPO_ROOT, "scripts", "soak.py")
 
 
 @pytest.fixture(scope="module")
 def soak():
-    spec = importlib.util.spec_from_file_location("soak", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("soak")
 
 
 def run_soak(tmp_path, *args):
-    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], env=clean_env(), cwd=tmp_path, text=True,
-                          capture_output=True, timeout=240, stdin=subprocess.DEVNULL)
+    """The script and the training processes it starts, all ended by the time this returns."""
+    return run_process_group([sys.executable, SCRIPT, *args], timeout=240, cwd=tmp_path)
 
 
 def test_a_multi_worker_run_holds_its_threads_memory_and_files_flat(tmp_path):
