@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 # Extra flags for train/sample, e.g. make train ARGS="--num_epochs 2"
 ARGS ?=
 
-.PHONY: install train sample tensorboard test bench clean
+.PHONY: install train sample tensorboard test bench docs clean
 
 install: $(INSTALLED)
 
@@ -33,6 +33,10 @@ test: install
 # Training speed table (python -m charrnn.bench --help), e.g. make bench ARGS="--quick --precision bfloat16"
 bench: install
 	$(PY) -m charrnn.bench $(ARGS)
+
+# Rewrites the flag tables in docs/ from the flag definitions (a test fails while they differ)
+docs: install
+	$(PY) scripts/flag_tables.py
 
 # Removes the environment and caches; trained runs (save/, logs/) are yours and stay.
 clean:

@@ -27,6 +27,7 @@ cli.define_save_dir("Folder for config.json, vocab.json and checkpoints.")
 # is reused for TensorBoard rather than defined twice.
 flags.FLAGS.set_default("log_dir", "logs")
 flags.FLAGS["log_dir"].help = "TensorBoard folder; each run writes to a subfolder named by --run_name."
+flags.declare_key_flag("log_dir")  # shown in --help (and in the docs' table) with the flags defined here
 flags.DEFINE_string("run_name", None, "Name of this run's TensorBoard subfolder (default: the start time). "
                     "A continued run keeps its name.")
 flags.DEFINE_string("init_from", None, "Continue the run saved in this folder: same step, learning-rate "

@@ -120,6 +120,35 @@ def test_a_diverging_run_stops_without_saving_the_bad_step(tmp_path):
     assert checkpoints.find_checkpoint(str(tmp_path / "save")).endswith("ckpt-5")
 
 
+@pytest.mark.parametrize("poison", ["loss", "gradients"])
+def test_a_non_finite_step_changes_no_weight_no_adam_slot_and_no_carried_state(tmp_path, poison):
+    """Both branches of the guard: a non-finite loss, and a finite loss with non-finite gradients."""
+    trainer, _ = make_trainer(tmp_path, tiny_run(max_steps=20))
+    group_gradients, poisoned = trainer._group_gradients, tf.Variable(False)
+
+    def poisoned_group_gradients(inputs, targets, states):  # traced into the step on its first call
+        loss, gradients, new_states = group_gradients(inputs, targets, states)
+        if poison == "loss":
+            loss = tf.where(poisoned, tf.constant(np.nan), loss)
+        else:
+            gradients = [tf.where(poisoned, g * np.inf, g) for g in gradients]
+        return loss, gradients, new_states
+
+    trainer._group_gradients = poisoned_group_gradients
+    before = []
+    poison_the_next_step = lambda: (before.extend(v.numpy().copy() for v in trainer.checkpoint_variables()),  # noqa: E731
+                                    poisoned.assign(True))
+    before_step(trainer, 5, poison_the_next_step)
+    what = "loss became nan" if poison == "loss" else "gradient norm became (nan|inf)"
+    with pytest.raises(CharRNNError, match=f"{what} at step 6"):
+        trainer.train()
+    variables = trainer.checkpoint_variables()  # the weights, Adam's moments and step, the carried states
+    assert any("momentum" in getattr(v, "path", "") for v in variables) and trainer.step == 5
+    assert len(variables) == len(before) == len(trainer.model.weights) + len(trainer.optimizer.variables) + 4
+    changed = [getattr(v, "path", v.name) for v, old in zip(variables, before) if not np.array_equal(old, v.numpy())]
+    assert not changed
+
+
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])
 def test_mixed_precision_trains_float32_weights_and_resumes(tmp_path, precision):
     trainer, out = make_trainer(tmp_path, tiny_run(max_steps=12, precision=precision))
@@ -315,7 +344,9 @@ def test_fine_tuning_on_a_text_with_new_characters_learns_faster_than_from_scrat
     tuned, tuned_losses = train("tuned", 40, "numbered", finetune_from=str(tmp_path / "source"))
     _, scratch_losses = train("scratch", 40, "numbered")
     assert set("#0123456789") <= set(tuned.vocab.chars) and tuned_losses.keys() == scratch_losses.keys()
-    assert sum(tuned_losses.values()) < 0.9 * sum(scratch_losses.values())  # a head start all the way
+    # A head start all the way: docs/training.md states 0.43 (0.426 measured on 2026-12-02); the
+    # margin is for other machines' float rounding, far below what no head start would give (1).
+    assert sum(tuned_losses.values()) < 0.55 * sum(scratch_losses.values())
     sample = tuned.sampler.generate("All:\n", 400, SamplingConfig(seed=1))[0]
     assert set(sample) & set("#0123456789")
 
