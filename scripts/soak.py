@@ -22,11 +22,11 @@ exits 0 when every resource stayed flat, 1 when one grew or the run failed. Linu
 
 import argparse
 import collections
-import contextlib
 import dataclasses
 import datetime
 import json
 import os
+import random
 import re
 import socket
 import subprocess
@@ -92,12 +92,31 @@ def judge(samples: list, baseline_step: int) -> dict:
             "fds": verdict("fds", first, lambda b, e: e <= b + FD_GROWTH)}
 
 
-def free_ports(count: int) -> list:
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
+def free_ports(count: int, rng=None) -> list:
+    """`count` loopback ports that are free now, for servers that bind them later (TensorFlow's).
+
+    They are drawn from below the kernel's ephemeral range (ip_local_port_range), where port 0 and
+    outgoing connections never land: a port found free there stays free until its server binds it
+    unless another caller draws the same one, which the random draw makes unlikely.
+    """
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768  # Linux's default
+    rng = rng or random.SystemRandom()
+    ports = []
+    candidates = range(10_000, max(ephemeral_low, 10_000 + 100 * count))
+    for port in rng.sample(candidates, k=min(2_000, len(candidates))):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise RuntimeError(f"no {count} free loopback ports below {ephemeral_low}")
 
 
 def commands(args, train_flags: list, work_dir: str) -> list:

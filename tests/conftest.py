@@ -110,6 +110,11 @@ def load_script(name: str):
     return module
 
 
+def free_ports(count: int) -> list:
+    """Free loopback ports for the servers of a test (scripts/soak.py's free_ports)."""
+    return load_script("soak").free_ports(count)
+
+
 def run_process_group(args, timeout, cwd=None):
     """Runs `args` (text mode, clean environment) in a process group of its own: on a timeout, or
     any failure of the test, the group is killed with every process the command started."""

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,18 +18,14 @@ from charrnn.training import checkpoints
 from charrnn.training.launch import RunRequest, prepare_run
 from charrnn.training.trainer import Trainer
 
-from conftest import REPO_ROOT, assert_one_line_error, clean_env, run_module, write_corpus
+from conftest import REPO_ROOT, assert_one_line_error, clean_env, free_ports, run_module, write_corpus
 
 WAIT = 120  # seconds any one wait may take before the test fails
 
 
 def tf_configs(workers: int) -> list:
     """TF_CONFIG of each worker of a cluster on free loopback ports."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(workers)]
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        addresses = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)]
     return [json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}})
             for i in range(workers)]
 

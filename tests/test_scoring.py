@@ -38,3 +38,25 @@ def test_one_stream_equals_the_model_run_over_the_whole_text():
     log_probs = logits[0].numpy() - np.log(np.exp(logits[0].numpy()).sum(-1, keepdims=True))
     expected = -np.mean(log_probs[np.arange(60), ids[1:]])
     assert Evaluator(model, batch_size=1, seq_length=7).score(ids).nats_per_char == pytest.approx(expected, rel=1e-5)
+
+
+def test_several_streams_equal_the_model_run_over_each_stream_with_its_state_carried():
+    """Batched scoring (validation, charrnn.evaluate) is each stream scored alone from a zero state:
+    every pair once, the state carried across windows, the last stream shorter (padding masked)."""
+    model = CharRNN(ModelConfig(vocab_size=VOCAB_SIZE, rnn_size=8, num_layers=2))
+    model.build_variables()
+    rng = np.random.default_rng(4)
+    for weight in model.weights:  # large enough that the state carried along a stream matters
+        weight.assign(rng.normal(0.0, 1.0, weight.shape).astype(np.float32))
+    ids = np.random.default_rng(3).integers(0, VOCAB_SIZE, 95).astype(np.uint8)  # 94 pairs: streams of 24, 24, 24, 22
+    stream_length, nats = 24, []
+    for start in range(0, 94, stream_length):
+        chunk = ids[start:min(start + stream_length, 94) + 1]
+        logits, _ = model(chunk[None, :-1].astype(np.int32), model.zero_state(1))
+        log_probs = logits[0].numpy() - np.log(np.exp(logits[0].numpy()).sum(-1, keepdims=True))
+        nats.extend(-log_probs[np.arange(len(chunk) - 1), chunk[1:]])
+    score = Evaluator(model, batch_size=4, seq_length=7).score(ids)  # windows of 7 cut every stream
+    assert score.num_predicted == len(nats) == 94
+    assert score.nats_per_char == pytest.approx(np.mean(nats), rel=1e-5)
+    one_stream = Evaluator(model, batch_size=1, seq_length=7).score(ids).nats_per_char
+    assert abs(one_stream - score.nats_per_char) > 1e-3  # the streams' zero states make a difference

@@ -70,3 +70,16 @@ def test_judge_refuses_a_run_too_short_to_tell(soak):
 def test_soak_needs_a_length(tmp_path):
     result = run_soak(tmp_path, "--strategy", "one_device")
     assert result.returncode == 2 and "--steps" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_free_ports_are_distinct_bindable_and_below_the_ephemeral_range(soak):
+    import random
+    import socket
+
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        ephemeral_low = int(f.read().split()[0])
+    ports = soak.free_ports(3, rng=random.Random(0))
+    assert len(set(ports)) == 3 and all(10_000 <= port < ephemeral_low for port in ports)
+    with socket.socket() as taken:  # a port in use is passed over
+        taken.bind(("127.0.0.1", ports[0]))
+        assert ports[0] not in soak.free_ports(3, rng=random.Random(0))

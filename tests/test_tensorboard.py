@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,11 +10,7 @@ import urllib.request
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import free_ports
 
 
 def get_json(url: str):
@@ -26,7 +21,7 @@ def get_json(url: str):
 @pytest.fixture
 def tensorboard_url(trained_run):
     root, _ = trained_run
-    port = free_port()
+    (port,) = free_ports(1)
     tensorboard = os.path.join(os.path.dirname(sys.executable), "tensorboard")
     server = subprocess.Popen([tensorboard, "--logdir", str(root / "logs"), "--host", "127.0.0.1",
                                "--port", str(port), "--reload_interval", "1"],
