@@ -62,12 +62,13 @@ def render_table(flag_list: list) -> str:
         if flag["choices"]:  # absl starts an enum's help with "<a|b|c>: "
             meaning = meaning.split(": ", 1)[-1]
             meaning = f"{', '.join(f'`{c}`' for c in flag['choices'])}: {meaning}"
+        value = None if flag["default"] is None else flag["default"].strip("'")  # absl quotes it: 'save'
         if flag["boolean"]:
-            default = "on" if flag["default"] == "'true'" else "off"
-        elif flag["default"] is None:
+            default = "on" if value == "true" else "off"
+        elif value is None:
             default = "none"
         else:
-            default = f"`{flag['default'].strip(chr(39)) or chr(39) * 2}`"
+            default = f"`{value}`" if value else "`''`"
         lines.append(f"| {name} | {default} | {_cell(meaning)} |")
     return "\n".join(lines) + "\n"
 
