@@ -7,7 +7,6 @@ from charrnn.training.summaries import Summaries
 from conftest import load_script
 
 
-
 @pytest.fixture(scope="module")
 def script():
     return load_script("plot_val_loss")

@@ -2,7 +2,7 @@
 
 import random
 import re
-import signal
+import threading
 import time
 
 from conftest import TINY_FLAGS, assert_one_line_error, run_module, start_training, write_corpus
@@ -17,6 +17,7 @@ def latest_step(root) -> int:
     return int(re.search(r'^model_checkpoint_path: "ckpt-(\d+)"', index.read_text(), re.M)[1])
 
 
+WAIT = 120  # seconds any one wait may take before the test fails
 STEP_LINE = re.compile(r"^(\d+)/\d+ \(epoch \d+\), train_loss")
 
 
@@ -32,14 +33,21 @@ def test_kill_9_at_random_moments_never_loses_the_run(tmp_path):
         resume = ["--init_from", "save"] if kill else []
         process = start_training(tmp_path, "--max_steps", 10_000, "--save_every", 1, "--eval_every", 7,
                                  "--run_name", "killed", *resume)
-        # Waits for an event, not a time: step (last checkpoint + 2) printed means the checkpoint of
-        # the step before it is listed, however loaded the machine. Then a random while longer.
-        for line in process.stdout:
-            match = STEP_LINE.match(line)
-            if match and int(match[1]) >= steps[-1] + 2:
-                break
-        time.sleep(rng.uniform(0, 0.3))
-        process.send_signal(signal.SIGKILL)
+        give_up = threading.Timer(WAIT, process.kill)  # bounds the wait for the line below
+        give_up.start()
+        try:
+            # Waits for an event, not a time: step (last checkpoint + 2) printed means the checkpoint
+            # of the step before it is listed, however loaded the machine. Then a random while longer.
+            for line in process.stdout:
+                match = STEP_LINE.match(line)
+                if match and int(match[1]) >= steps[-1] + 2:
+                    break
+            else:
+                raise AssertionError(f"no step {steps[-1] + 2} within {WAIT} s")
+            time.sleep(rng.uniform(0, 0.3))
+        finally:
+            give_up.cancel()
+            process.kill()  # SIGKILL, the fault under test; also ends the process if the test fails
         _, stderr = process.communicate(timeout=60)
         assert "damaged" not in stderr and "Traceback" not in stderr, stderr
         steps.append(latest_step(tmp_path))

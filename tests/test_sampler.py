@@ -1,8 +1,11 @@
+import hashlib
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from charrnn.core.config import ModelConfig
+import charrnn
+from charrnn.core.config import ModelConfig, RunConfig, TrainConfig
 from charrnn.core.errors import CharRNNError
 from charrnn.data.vocab import Vocab
 from charrnn.inference.sampler import (
@@ -17,6 +20,8 @@ from charrnn.inference.sampler import (
     uniform_noise,
 )
 from charrnn.model.network import CharRNN
+from charrnn.training.checkpoints import CheckpointStore
+from charrnn.training.run_folder import write_run_files
 
 PROBS = np.array([0.2, 0.5, 0.05, 0.25])  # argmax is id 1, then 3, 0, 2
 LOGITS = tf.math.log(tf.constant([PROBS], tf.float32))
@@ -173,10 +178,6 @@ def write_run_with_seeded_weights(save_dir, vocab, config, weight_seeds) -> None
     The scale, 0.2, keeps the recurrence as tame as a trained model's. At 0.5 a 2x128 LSTM is
     chaotic: the last-bit differences between XLA's arithmetic and the plain graph's grow until
     the compiled and plain loops' texts part (within 70 to 120 characters, measured)."""
-    from charrnn.core.config import RunConfig, TrainConfig
-    from charrnn.training.checkpoints import CheckpointStore
-    from charrnn.training.run_folder import write_run_files
-
     write_run_files(str(save_dir), RunConfig(config, TrainConfig(), run_name="seeded"), vocab)
     model = CharRNN(config)
     model.build_variables()
@@ -200,10 +201,6 @@ PINNED_SHA256 = "3cfe1dd1f7bc9ccf02502fcb24741dbf17ebe939662f829c371ed01446b4cdd
 
 
 def test_a_seed_gives_the_pinned_text_on_any_machine_and_best_reads_the_best_checkpoint(tmp_path):
-    import hashlib
-
-    import charrnn
-
     write_run_with_seeded_weights(tmp_path, PINNED_VOCAB, PINNED_CONFIG, weight_seeds=[1, 2])
     best, latest = (charrnn.load(str(tmp_path), which).generate(prime="the ", length=300, seed=7)
                     for which in ("best", "latest"))
@@ -215,8 +212,6 @@ def test_a_seed_gives_the_pinned_text_on_any_machine_and_best_reads_the_best_che
 def test_the_compiled_and_plain_loops_give_the_same_10000_characters_of_the_default_model(tmp_path):
     vocab = Vocab.from_text("".join(chr(c) for c in range(32, 97)))  # 65 characters, as tiny-shakespeare has
     write_run_with_seeded_weights(tmp_path, vocab, ModelConfig(vocab_size=len(vocab)), weight_seeds=[3])
-    import charrnn
-
     model = charrnn.load(str(tmp_path)).model
     compiled = Sampler(model, vocab)  # the defaults: XLA from 8,192 characters, below 32 samples
     plain = Sampler(model, vocab, compile_from=10**9)

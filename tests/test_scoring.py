@@ -19,6 +19,13 @@ def constant_model(log_probs):
     return model
 
 
+def stream_nats(model, ids) -> np.ndarray:
+    """The loss (nats) of each character of ids [n] after the first, the model run over them from a zero state."""
+    logits, _ = model(ids[None, :-1].astype(np.int32), model.zero_state(1))
+    log_probs = logits[0].numpy() - np.log(np.exp(logits[0].numpy()).sum(-1, keepdims=True))
+    return -log_probs[np.arange(len(ids) - 1), ids[1:]]
+
+
 def test_score_of_a_known_model_matches_the_closed_form():
     probs = np.array([0.4, 0.3, 0.15, 0.1, 0.05])
     ids = np.random.default_rng(1).integers(0, VOCAB_SIZE, 997).astype(np.uint8)
@@ -34,9 +41,7 @@ def test_one_stream_equals_the_model_run_over_the_whole_text():
     model = CharRNN(ModelConfig(vocab_size=VOCAB_SIZE, rnn_size=8, num_layers=2))
     model.build_variables()
     ids = np.random.default_rng(2).integers(0, VOCAB_SIZE, 61).astype(np.uint8)
-    logits, _ = model(ids[None, :-1].astype(np.int32), model.zero_state(1))
-    log_probs = logits[0].numpy() - np.log(np.exp(logits[0].numpy()).sum(-1, keepdims=True))
-    expected = -np.mean(log_probs[np.arange(60), ids[1:]])
+    expected = np.mean(stream_nats(model, ids))
     assert Evaluator(model, batch_size=1, seq_length=7).score(ids).nats_per_char == pytest.approx(expected, rel=1e-5)
 
 
@@ -51,10 +56,7 @@ def test_several_streams_equal_the_model_run_over_each_stream_with_its_state_car
     ids = np.random.default_rng(3).integers(0, VOCAB_SIZE, 95).astype(np.uint8)  # 94 pairs: streams of 24, 24, 24, 22
     stream_length, nats = 24, []
     for start in range(0, 94, stream_length):
-        chunk = ids[start:min(start + stream_length, 94) + 1]
-        logits, _ = model(chunk[None, :-1].astype(np.int32), model.zero_state(1))
-        log_probs = logits[0].numpy() - np.log(np.exp(logits[0].numpy()).sum(-1, keepdims=True))
-        nats.extend(-log_probs[np.arange(len(chunk) - 1), chunk[1:]])
+        nats.extend(stream_nats(model, ids[start:min(start + stream_length, 94) + 1]))
     score = Evaluator(model, batch_size=4, seq_length=7).score(ids)  # windows of 7 cut every stream
     assert score.num_predicted == len(nats) == 94
     assert score.nats_per_char == pytest.approx(np.mean(nats), rel=1e-5)

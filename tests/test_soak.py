@@ -4,6 +4,8 @@ script's judgement of growth."""
 
 import json
 import os
+import random
+import socket
 import sys
 
 import pytest
@@ -73,9 +75,6 @@ def test_soak_needs_a_length(tmp_path):
 
 
 def test_free_ports_are_distinct_bindable_and_below_the_ephemeral_range(soak):
-    import random
-    import socket
-
     with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
         ephemeral_low = int(f.read().split()[0])
     ports = soak.free_ports(3, rng=random.Random(0))

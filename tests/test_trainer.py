@@ -136,8 +136,11 @@ def test_a_non_finite_step_changes_no_weight_no_adam_slot_and_no_carried_state(t
 
     trainer._group_gradients = poisoned_group_gradients
     before = []
-    poison_the_next_step = lambda: (before.extend(v.numpy().copy() for v in trainer.checkpoint_variables()),  # noqa: E731
-                                    poisoned.assign(True))
+
+    def poison_the_next_step():
+        before.extend(v.numpy().copy() for v in trainer.checkpoint_variables())
+        poisoned.assign(True)
+
     before_step(trainer, 5, poison_the_next_step)
     what = "loss became nan" if poison == "loss" else "gradient norm became (nan|inf)"
     with pytest.raises(CharRNNError, match=f"{what} at step 6"):
