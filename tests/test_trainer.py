@@ -1,8 +1,11 @@
 import functools
 import io
+import json
 import os
 import pathlib
 import re
+import subprocess
+import sys
 import tempfile
 
 import keras
@@ -21,7 +24,7 @@ from charrnn.training.launch import RunRequest, prepare_run
 from charrnn.training.run_folder import read_run_files
 from charrnn.training.trainer import Trainer
 
-from conftest import VERSE, write_corpus
+from conftest import VERSE, clean_env, write_corpus
 
 TEXT = (VERSE * 10)[:1200]
 VOCAB = Vocab.from_text(TEXT)
@@ -230,6 +233,49 @@ def test_the_tensorboard_curve_continues_without_duplicates_after_a_crash(tmp_pa
     assert [e.step for e in logged] == list(range(1, 15))
     for event in logged[10:]:
         assert float(tf.make_ndarray(event.tensor_proto)) == pytest.approx(float(losses[event.step]))
+
+
+# Run in a fresh interpreter, so no earlier test's freed memory hides what the run allocates.
+MEMORY_OVER_A_LONG_RUN = """
+import io, json, sys, tempfile
+from charrnn.core.config import ModelConfig, RunConfig, TrainConfig
+from charrnn.data.batches import make_splits
+from charrnn.data.vocab import Vocab
+from charrnn.training.trainer import Trainer
+
+def anonymous_mib():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("RssAnon:"))
+
+text = sys.argv[1] * 600  # an epoch longer than the run: validations and saves come every 200 steps only
+vocab = Vocab.from_text(text)
+run = RunConfig(model=ModelConfig(vocab_size=len(vocab), rnn_size=16, num_layers=2),
+                train=TrainConfig(batch_size=4, seq_length=10, max_steps=1400, eval_every=200, save_every=200,
+                                  eval_chars=200, seed=1), run_name="long")
+train, splits = make_splits(vocab.encode(text), 4, 10, 0.1)
+folder = tempfile.mkdtemp()
+trainer = Trainer(run, vocab, train, splits.val, folder + "/save", folder + "/logs", out=io.StringIO())
+memory, report = {}, trainer._report
+def measured_report(result, *args):
+    report(result, *args)
+    if result.step in (300, 1400):
+        memory[result.step] = anonymous_mib()
+trainer._report = measured_report
+trainer.train()
+print(json.dumps(memory))
+"""
+
+
+def test_a_long_run_holds_its_memory_flat(tmp_path):
+    """1,100 steps after the first validation, which builds the scoring and sampling graphs. Each
+    Python number a step handed to TensorFlow stayed in its eager runtime's cache (the step, its
+    loss and four other scalars logged to TensorBoard, the step for the learning rate): 9 MiB over
+    2,000 steps of this model."""
+    result = subprocess.run([sys.executable, "-c", MEMORY_OVER_A_LONG_RUN, VERSE], env=clean_env(),
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    memory = json.loads(result.stdout)
+    assert memory["1400"] - memory["300"] < 2.0, memory
 
 
 def test_checkpoint_bytes_estimates_the_files(tmp_path):

@@ -173,7 +173,7 @@ class Sampler:
                     tf.constant(config.seed + np.arange(num_samples), tf.int32))
         chunk = self._compiled_chunk if self.compiles(length, num_samples) else self._plain_chunk
         for start in range(0, length, self.chunk_size):
-            ids, logits, states, previous = chunk(logits, states, previous, tf.constant(start, tf.int32), *settings)
+            ids, logits, states, previous = chunk(logits, states, previous, np.int32(start), *settings)
             ids = ids.numpy()[: length - start].T  # [batch, characters]
             yield [self.vocab.decode(row) for row in ids]
 

@@ -22,6 +22,7 @@ import threading
 import time
 from typing import Callable, Optional
 
+import numpy as np
 import tensorflow as tf
 
 from charrnn.core.errors import CharRNNError
@@ -118,7 +119,7 @@ class ChiefDecisions:
         if not self.multi_worker:
             return stop, chief_values
         ours = [float(stop)] + [float(v) if self.chief else 0.0 for v in chief_values]
-        stops, *chief_values = self._sum(ours).numpy().tolist()
+        stops, *chief_values = self._sum(np.array(ours, np.float64)).numpy().tolist()
         return stops > 0, chief_values
 
     def _sum_fn(self, values):

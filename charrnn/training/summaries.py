@@ -4,6 +4,7 @@ import glob
 import os
 from typing import Optional
 
+import numpy as np
 import tensorflow as tf
 from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.hparams import api as hparams_api
@@ -40,14 +41,15 @@ class Summaries:
             os.replace(temp, path)
 
     def scalars(self, step: int, values: dict) -> None:
-        with self.writer.as_default(step=step):
+        # NumPy scalars: TensorFlow would keep a tensor for every distinct Python number (trainer.py).
+        with self.writer.as_default(step=np.int64(step)):
             for tag, value in values.items():
-                tf.summary.scalar(tag, value)
+                tf.summary.scalar(tag, np.float32(value))
 
     def text(self, step: int, tag: str, text: str) -> None:
         # The text plugin renders Markdown; a fenced block keeps the sample's line breaks and spaces.
         fence = "~~~~"
-        with self.writer.as_default(step=step):
+        with self.writer.as_default(step=np.int64(step)):
             tf.summary.text(tag, f"{fence}\n{text}\n{fence}")
 
     def hyperparameters(self, values: dict, run_name: str) -> None:

@@ -9,6 +9,7 @@ logging included), and corrected after every step; a cosine schedule decays over
 import time
 from typing import Optional
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -31,7 +32,7 @@ class TimeBudget:
 
     def record(self) -> None:
         """Puts the elapsed time into `spent`, for the checkpoint about to be written."""
-        self.spent.assign(self.elapsed())
+        self.spent.assign(np.array(self.elapsed(), np.float64))
 
     def is_up(self, reserve: float = 0.0) -> bool:
         """Whether there is no time left for another step plus `reserve` seconds (the run's

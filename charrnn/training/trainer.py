@@ -8,8 +8,15 @@ all of it is in every checkpoint, so a continued run picks up exactly where it s
 Under a tf.distribute strategy (see distribution.py) each replica runs its own block of the
 batch's streams; the carried state stays one [batch, units] variable per layer and state, so
 checkpoints are the same whichever strategy wrote them.
+
+Numbers that change from step to step (the step, the loss, the planned length) reach TensorFlow
+ops as NumPy values, never as Python int or float (nor np.float64, which is a Python float): the
+eager runtime keeps a tensor for every distinct Python number it converts, for the life of the
+process (about 730 bytes each), and a run that logged Python numbers grew by some 5 MiB per 1,000
+steps (docs/reliability.md, "Memory over a long run").
 """
 
+import collections
 import dataclasses
 import math
 import os
@@ -38,6 +45,8 @@ from charrnn.training.summaries import Summaries
 from charrnn.training.time_budget import TimeBudget
 
 SAMPLE_SUMMARY_LENGTH = 500
+# The step times the run's median is taken over: the last ones, so that a run of any length holds the same memory.
+STEP_TIMES_KEPT = 10_000
 # Keras dtype policies: variables stay float32, layers compute in the named precision.
 DTYPE_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
@@ -62,7 +71,7 @@ class StepResult:
 class TrainResult:
     step: int
     best_val_loss: float
-    median_time_per_batch: Optional[float]  # seconds, tracing steps left out
+    median_time_per_batch: Optional[float]  # seconds, of the last STEP_TIMES_KEPT steps, tracing steps left out
     interrupted: bool
     checkpoint: Optional[str]
 
@@ -303,7 +312,7 @@ class Trainer:
         start, eval_chars = time.monotonic(), self.run.train.eval_chars
         val_loss = self.evaluate(eval_chars)
         if val_loss < self.best_val_loss.numpy():
-            self.best_val_loss.assign(val_loss)
+            self.best_val_loss.assign(np.array(val_loss, np.float64))
             self.budget.record()
             if self.chief:
                 self.store.save_best(step)
@@ -328,7 +337,7 @@ class Trainer:
         self._write_run_description()
         self.budget.start(self.step)
         progress = Progress(self.total_steps, self.step, self.out)
-        first_step, times, interrupted = self.step, [], False
+        first_step, times, interrupted = self.step, collections.deque(maxlen=STEP_TIMES_KEPT), False
         batches = self._batches()
         try:
             for epoch, inputs, targets in batches:
@@ -374,7 +383,7 @@ class Trainer:
     def _set_planned(self, planned: int, progress: Progress) -> None:
         if planned != self.planned:
             self.planned = planned
-            self.planned_steps.assign(planned)
+            self.planned_steps.assign(np.int64(planned))
             progress.set_total(planned)
 
     def _follow_the_chief(self, progress: Progress) -> None:
@@ -428,7 +437,7 @@ class Trainer:
     def _run_step(self, inputs, targets) -> "StepResult":
         """One training step, timed until its result is ready; a diverged step is a CharRNNError."""
         step = self.step
-        learning_rate = float(self.learning_rate(step))
+        learning_rate = float(self.learning_rate(np.int64(step)))
         start = time.perf_counter()
         with self.deadline:
             loss, grad_norm, diverged = self.train_step(inputs, targets)
