@@ -79,16 +79,47 @@ def test_a_diverging_run_stops_and_its_last_good_checkpoint_samples(tmp_path):
     assert len(sample.stdout) == 31
 
 
-def test_continuing_from_a_truncated_newest_checkpoint_falls_back(tmp_path):
+def test_sample_evaluate_and_a_continuation_use_the_newest_intact_checkpoint_and_say_so(tmp_path):
     write_corpus(tmp_path / "data")
     result = run_module("charrnn.train", "--data_dir", "data", *TINY_FLAGS, "--save_every", 3, "--max_steps", 9,
                         cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     data = tmp_path / "save" / "ckpt-9.data-00000-of-00001"
     data.write_bytes(data.read_bytes()[:100])
+
+    def assert_fell_back(stderr):
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 1 and "damaged" in lines[0] and "ckpt-9" in lines[0], lines
+        assert "using save/ckpt-6" in lines[0], lines
+
+    for module, flags in (("charrnn.sample", ("-n", 60, "--seed", 3)), ("charrnn.evaluate", ())):
+        fallen_back = run_module(module, "--save_dir", "save", *flags, cwd=tmp_path)
+        assert fallen_back.returncode == 0, fallen_back.stderr
+        assert_fell_back(fallen_back.stderr)
+        # What it printed is ckpt-6's: the same text, the same loss.
+        direct = run_module(module, "--save_dir", "save", "--checkpoint", "save/ckpt-6", *flags, cwd=tmp_path)
+        assert direct.returncode == 0 and direct.stderr.strip() == "", direct.stderr
+        assert fallen_back.stdout == direct.stdout and fallen_back.stdout.strip()
+
     result = run_module("charrnn.train", "--save_dir", "save", "--init_from", "save", "--max_steps", 10,
                         cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "damaged" in lines[0] and "ckpt-9" in lines[0] and "using save/ckpt-6" in lines[0]
+    assert_fell_back(result.stderr)
     assert "training steps 6 to 10" in result.stdout
+
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_the_run_with_one_line_and_keeps_the_earlier_ones(tmp_path):
+    """The best checkpoint of step 6 cannot be written: a file stands where TensorFlow makes its
+    temporary folder (as a full disk or a read-only folder would fail it, which root ignores)."""
+    write_corpus(tmp_path / "data")
+    (tmp_path / "save" / "best").mkdir(parents=True)
+    (tmp_path / "save" / "best" / "ckpt-6_temp").write_text("")
+    result = run_module("charrnn.train", "--data_dir", "data", *TINY_FLAGS, "--save_every", 3, "--eval_every", 6,
+                        "--max_steps", 9, cwd=tmp_path)
+    assert_one_line_error(result, "cannot write a checkpoint into save/best", "Not a directory",
+                          "the checkpoints saved before are intact (newest: save/ckpt-3)")
+    assert "6/9 (epoch 0), train_loss" in result.stdout and "7/9" not in result.stdout
+    assert latest_step(tmp_path) == 3
+    sampled = run_module("charrnn.sample", "--save_dir", "save", "-n", 40, cwd=tmp_path)
+    assert sampled.returncode == 0 and sampled.stderr.strip() == "" and len(sampled.stdout) >= 40, sampled.stderr

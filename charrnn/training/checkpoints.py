@@ -13,6 +13,7 @@ newest intact one.
 """
 
 import os
+import re
 import shutil
 
 import tensorflow as tf
@@ -25,6 +26,12 @@ from charrnn.training.run_folder import CHECKPOINT_INDEX, read_run_files
 
 BEST_DIR = "best"
 CHECKPOINT_CHOICES = ("latest", "best")
+
+
+def _first_line(error: Exception) -> str:
+    """The first line of `error`'s message, without the function and op names TensorFlow wraps it in."""
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\]", "", str(error)).strip()
+    return (text.splitlines() or [type(error).__name__])[0]
 
 
 def listed_checkpoints(folder: str) -> list:
@@ -43,7 +50,7 @@ def damage(path: str):
         for key in reader.get_variable_to_shape_map():
             reader.get_tensor(key)
     except Exception as e:  # noqa: BLE001 - the reader raises OpError, IndexError, ValueError... by damage kind
-        return (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        return _first_line(e)[:160]
     return None
 
 
@@ -141,8 +148,7 @@ class CheckpointStore:
         try:
             return folder.save(step)
         except (tf.errors.OpError, OSError) as e:
-            reason = e.strerror if isinstance(e, OSError) and e.strerror else \
-                (str(e).strip().splitlines() or [type(e).__name__])[0]
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else _first_line(e)
             raise CharRNNError(f"cannot write a checkpoint into {folder.folder} ({reason}); the checkpoints "
                                f"saved before are intact (newest: {self.latest.newest or 'none'})") from None
 
@@ -168,8 +174,7 @@ def restore(checkpoint: tf.train.Checkpoint, path: str, *, partial: bool = False
             status.expect_partial()
         status.assert_existing_objects_matched()
     except (tf.errors.OpError, AssertionError, ValueError) as e:
-        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise CharRNNError(f"checkpoint {path} does not fit the model in config.json: {first_line}") from None
+        raise CharRNNError(f"checkpoint {path} does not fit the model in config.json: {_first_line(e)}") from None
 
 
 def load_model(save_dir: str, which: str = "latest", on_skip=None):
