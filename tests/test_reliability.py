@@ -108,7 +108,6 @@ def test_sample_evaluate_and_a_continuation_use_the_newest_intact_checkpoint_and
     assert "training steps 6 to 10" in result.stdout
 
 
-
 def test_a_checkpoint_that_cannot_be_written_stops_the_run_with_one_line_and_keeps_the_earlier_ones(tmp_path):
     """The best checkpoint of step 6 cannot be written: a file stands where TensorFlow makes its
     temporary folder (as a full disk or a read-only folder would fail it, which root ignores)."""

@@ -237,7 +237,7 @@ def test_the_tensorboard_curve_continues_without_duplicates_after_a_crash(tmp_pa
 
 # Run in a fresh interpreter, so no earlier test's freed memory hides what the run allocates.
 MEMORY_OVER_A_LONG_RUN = """
-import io, json, sys, tempfile
+import io, json, sys
 from charrnn.core.config import ModelConfig, RunConfig, TrainConfig
 from charrnn.data.batches import make_splits
 from charrnn.data.vocab import Vocab
@@ -253,7 +253,7 @@ run = RunConfig(model=ModelConfig(vocab_size=len(vocab), rnn_size=16, num_layers
                 train=TrainConfig(batch_size=4, seq_length=10, max_steps=1400, eval_every=200, save_every=200,
                                   eval_chars=200, seed=1), run_name="long")
 train, splits = make_splits(vocab.encode(text), 4, 10, 0.1)
-folder = tempfile.mkdtemp()
+folder = sys.argv[2]
 trainer = Trainer(run, vocab, train, splits.val, folder + "/save", folder + "/logs", out=io.StringIO())
 memory, report = {}, trainer._report
 def measured_report(result, *args):
@@ -271,7 +271,7 @@ def test_a_long_run_holds_its_memory_flat(tmp_path):
     Python number a step handed to TensorFlow stayed in its eager runtime's cache (the step, its
     loss and four other scalars logged to TensorBoard, the step for the learning rate): 9 MiB over
     2,000 steps of this model."""
-    result = subprocess.run([sys.executable, "-c", MEMORY_OVER_A_LONG_RUN, VERSE], env=clean_env(),
+    result = subprocess.run([sys.executable, "-c", MEMORY_OVER_A_LONG_RUN, VERSE, str(tmp_path)], env=clean_env(),
                             capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     memory = json.loads(result.stdout)
