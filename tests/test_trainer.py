@@ -87,10 +87,10 @@ def before_step(trainer, at: int, action):
     """Runs `action()` just before the training step that starts at step `at`."""
     train_step = trainer.train_step
 
-    def step_with_action(inputs, targets):
+    def step_with_action(*step_inputs):
         if trainer.step == at:
             action()
-        return train_step(inputs, targets)
+        return train_step(*step_inputs)
 
     trainer.train_step = step_with_action
 
@@ -175,9 +175,9 @@ def record_losses(trainer) -> dict:
     losses = {}
     train_step = trainer.train_step
 
-    def recording(inputs, targets):
+    def recording(*step_inputs):
         step = trainer.step + 1
-        result = train_step(inputs, targets)
+        result = train_step(*step_inputs)
         losses[step] = result[0].numpy()
         return result
 
@@ -314,9 +314,9 @@ def one_second_steps(trainer, clock):
     """Every training step takes one second of the trainer's budget clock."""
     train_step = trainer.train_step
 
-    def timed_step(inputs, targets):
+    def timed_step(*step_inputs):
         clock.now += 1.0
-        return train_step(inputs, targets)
+        return train_step(*step_inputs)
 
     trainer.train_step = timed_step
 

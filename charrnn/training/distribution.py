@@ -6,8 +6,9 @@
   environment variable (see cluster.py), each running the same command.
 
 The trainer keeps the global batch: each replica owns a contiguous block of its rows (text
-streams) and carries their RNN state; the loss, the gradients and the new states travel in one
-all-reduce per step. Only the chief writes files and prints.
+streams) and carries their RNN state; the loss, the gradients, the new states and the workers'
+decisions (to stop, the chief's schedule) travel in one all-reduce per step, the only collective
+op a step runs. Only the chief writes files and prints.
 
 A lost worker of a multi-worker run is noticed by TensorFlow's coordination service (a killed
 process at once, a hung one when its heartbeats stop, after about 10 s) and by one watchdog
@@ -76,9 +77,10 @@ def replica_block(context, tensor):
     return tf.ensure_shape(tensor[start: start + rows], [rows, *tensor.shape[1:]])
 
 
-def combine_replicas(context, loss, gradients: list, state_blocks: list, batch_size: int) -> tuple:
+def combine_replicas(context, loss, gradients: list, state_blocks: list, batch_size: int, decisions) -> tuple:
     """What every replica needs after its part of a step, in one all-reduce: the loss and the
-    gradients averaged over the replicas, and the new states of all rows, each [batch_size, units].
+    gradients averaged over the replicas, the new states of all rows, each [batch_size, units],
+    and the workers' `decisions` [ChiefDecisions.SIZE] combined (see ChiefDecisions).
 
     Replica r contributes its block of rows (`state_blocks`, each [rows, units]) at its place and
     zeros elsewhere, so the sum is every block in row order, exactly (x + 0 = x). TensorFlow packs
@@ -86,13 +88,17 @@ def combine_replicas(context, loss, gradients: list, state_blocks: list, batch_s
     """
     replicas = context.num_replicas_in_sync
     if replicas == 1:
-        return loss, gradients, state_blocks
+        return loss, gradients, state_blocks, decisions
     rows = state_blocks[0].shape[0]
-    start = context.replica_id_in_sync_group * rows
+    replica = context.replica_id_in_sync_group
+    start = replica * rows
     placed = [tf.pad(block, [[start, batch_size - start - rows], [0, 0]]) for block in state_blocks]
-    loss, *summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [loss, *gradients, *placed])
+    # Stop votes from every replica; the numbers from replica 0 alone, which is the chief's.
+    first = tf.cast(tf.equal(replica, 0), decisions.dtype)
+    decisions = tf.concat([decisions[:1], decisions[1:] * first], axis=0)
+    loss, decisions, *summed = context.all_reduce(tf.distribute.ReduceOp.SUM, [loss, decisions, *gradients, *placed])
     gradients, states = summed[:len(gradients)], summed[len(gradients):]
-    return loss / replicas, [g / replicas for g in gradients], states
+    return loss / replicas, [g / replicas for g in gradients], states, decisions
 
 
 def first_replica(strategy, values) -> list:
@@ -101,33 +107,33 @@ def first_replica(strategy, values) -> list:
 
 
 class ChiefDecisions:
-    """decide(stop, chief_values) -> (stop, chief_values), the same in every process: whether any
-    worker was asked to stop, and the chief's `chief_values` (non-negative numbers).
+    """What all workers of a multi-worker run must decide alike, carried by the training step.
 
-    What ends the run or shapes its schedule (a stop request, the planned length under a time
-    budget) is measured on each machine's clock, but all workers must take the same steps: in a
-    multi-worker run they stop when any of them is asked to, and take the chief's numbers.
-    Elsewhere the values come back as they are.
+    A stop request and the end of a time budget are measured on each machine's clock, but all
+    workers must take the same steps: they stop when any of them is asked to, and take the chief's
+    last step and planned length. Each process encodes its stop request and its own numbers
+    (`ask`), the training step's all-reduce combines them (combine_replicas: the stop votes of
+    every replica summed, the numbers of the chief's alone) and `heard` decodes the same answer in
+    every process. A decision made after step n travels in step n + 1 and is taken after it.
+
+    The numbers are whole, 0 <= n < 2^36, each sent as two float32 parts that stay exact
+    (n // 4096 and n % 4096): the all-reduce is float32, which holds whole numbers exactly only
+    below 2^24.
     """
 
-    def __init__(self, strategy):
-        self.strategy, self.chief = strategy, is_chief(strategy)
-        self.multi_worker = is_multi_worker(strategy)
-        self._sum = tf.function(self._sum_fn, input_signature=[tf.TensorSpec([None], tf.float64)], autograph=False)
+    NUMBERS = 2  # the run's last step, its planned length
+    SIZE = 1 + 2 * NUMBERS
+    _PART = 4096
 
-    def __call__(self, stop: bool, chief_values: list) -> tuple:
-        if not self.multi_worker:
-            return stop, chief_values
-        ours = [float(stop)] + [float(v) if self.chief else 0.0 for v in chief_values]
-        stops, *chief_values = self._sum(np.array(ours, np.float64)).numpy().tolist()
-        return stops > 0, chief_values
+    def ask(self, stop: bool, numbers: list) -> np.ndarray:
+        """[SIZE] float32: this process's vote and numbers."""
+        parts = [part for n in numbers for part in divmod(int(n), self._PART)]
+        return np.array([float(stop), *parts], np.float32)
 
-    def _sum_fn(self, values):
-        def total(values):  # the chief's values plus zeros: the chief's, exactly (float64)
-            # tf.identity places the values on this replica's device, which the all-reduce needs.
-            return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, tf.identity(values))
-
-        return first_replica(self.strategy, [self.strategy.run(total, args=(values,))])[0]
+    def heard(self, combined: np.ndarray) -> tuple:
+        """(whether any worker asked to stop, the chief's numbers) from the combined [SIZE] vector."""
+        votes, *parts = combined.tolist()
+        return votes > 0, [int(high) * self._PART + int(low) for high, low in zip(parts[::2], parts[1::2])]
 
 
 class StepDeadline:

@@ -34,12 +34,12 @@ class TimeBudget:
         """Puts the elapsed time into `spent`, for the checkpoint about to be written."""
         self.spent.assign(np.array(self.elapsed(), np.float64))
 
-    def is_up(self, reserve: float = 0.0) -> bool:
-        """Whether there is no time left for another step plus `reserve` seconds (the run's
+    def is_up(self, reserve: float = 0.0, steps: int = 1) -> bool:
+        """Whether there is no time left for `steps` more steps plus `reserve` seconds (the run's
         final validation and checkpoint)."""
         if self.seconds is None:
             return False
-        return self.elapsed() + reserve + self._seconds_per_step() >= self.seconds
+        return self.elapsed() + reserve + steps * self._seconds_per_step() >= self.seconds
 
     def planned_steps(self, step: int, limit: int, reserve: float = 0.0) -> int:
         """The steps the whole run will have taken when the time is up, `reserve` seconds kept

@@ -65,6 +65,7 @@ class StepResult:
     seconds: float
     learning_rate: float
     skipped: bool  # by the float16 loss scale, which lowered the scale instead (the counter stayed)
+    decisions: np.ndarray  # [ChiefDecisions.SIZE] the workers' combined decisions (distribution.ChiefDecisions)
 
 
 @dataclasses.dataclass
@@ -159,14 +160,19 @@ class Trainer:
         self.checkpoint = tf.train.Checkpoint(**self._state, **self._optional_state)
         self.store = checkpoints.CheckpointStore(save_dir, self.checkpoint, keep=run.train.keep_checkpoints)
         self.summaries = Summaries(os.path.join(log_dir, run.run_name) if self.chief else None)
-        self.chief_decisions = distribution.ChiefDecisions(self.strategy)
-        self.deadline = distribution.StepDeadline(collective_timeout if self.chief_decisions.multi_worker else None)
+        self.multi_worker = distribution.is_multi_worker(self.strategy)
+        self.decisions = distribution.ChiefDecisions()
+        # This process's proposal of the run's last step and planned length (see _plan).
+        self._proposed_total, self._proposed_planned = self.total_steps, self.planned
+        self.deadline = distribution.StepDeadline(collective_timeout if self.multi_worker else None)
         self.sampler = Sampler(self.model, vocab)
         self.evaluator = Evaluator(self.model, train.batch_size, train.seq_length)
 
         batch_spec = tf.TensorSpec([train.batch_size, train.seq_length], tf.int32)
+        decisions_spec = tf.TensorSpec([distribution.ChiefDecisions.SIZE], tf.float32)
         # Written with explicit tf.cond and loops, so it needs no AutoGraph conversion (slow to trace).
-        self.train_step = tf.function(self._train_step_fn, input_signature=[batch_spec, batch_spec], autograph=False)
+        self.train_step = tf.function(self._train_step_fn, input_signature=[batch_spec, batch_spec, decisions_spec],
+                                      autograph=False)
 
     @classmethod
     def start(cls, prepared, recurrence: str = "auto", warn=None, out=None, strategy=None,
@@ -211,9 +217,10 @@ class Trainer:
     def checkpoint_variables(self) -> list:
         return [*self.model.weights, *self.optimizer.variables, *self.rnn_state]
 
-    def _train_step_fn(self, inputs, targets):
-        """inputs, targets [batch, time] -> (loss, gradient global norm before clipping, diverged),
-        all three global: the same under any strategy.
+    def _train_step_fn(self, inputs, targets, decisions):
+        """inputs, targets [batch, time], this process's decisions [ChiefDecisions.SIZE] -> (loss,
+        gradient global norm before clipping, diverged, the workers' combined decisions), all four
+        global: the same under any strategy.
 
         A step whose loss or gradients are not finite (`diverged`) reaches neither the weights nor
         the carried state. Under float16 an overflow of the scaled gradients is not divergence: the
@@ -221,9 +228,10 @@ class Trainer:
         """
         scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
         states = tuple(v.value() for v in self.rnn_state)
-        loss, grad_norm, gradients, new_states = self.strategy.run(self._replica_gradients,
-                                                                   args=(inputs, targets, states))
-        loss, grad_norm, *new_states = distribution.first_replica(self.strategy, (loss, grad_norm, *new_states))
+        loss, grad_norm, gradients, new_states, decisions = self.strategy.run(
+            self._replica_gradients, args=(inputs, targets, states, decisions))
+        loss, grad_norm, decisions, *new_states = distribution.first_replica(
+            self.strategy, (loss, grad_norm, decisions, *new_states))
         loss_finite, gradients_finite = tf.math.is_finite(loss), tf.math.is_finite(grad_norm)
         diverged = tf.logical_not(loss_finite) if scaled else tf.logical_not(loss_finite & gradients_finite)
 
@@ -240,28 +248,29 @@ class Trainer:
         # run inside a replica's tf.cond.
         tf.cond(diverged, lambda: tf.constant(False), update)
         tf.cond(loss_finite & gradients_finite, carry_state, lambda: tf.constant(False))
-        return loss, grad_norm, diverged
+        return loss, grad_norm, diverged, decisions
 
-    def _replica_gradients(self, inputs, targets, states):
+    def _replica_gradients(self, inputs, targets, states, decisions):
         """One replica's part of a step on the whole batch inputs, targets [batch, time] and states
         (each [batch, units]): the gradients of its own block of rows, averaged with the other
         replicas' and clipped by their global norm.
 
         Returns (loss, norm before clipping, clipped gradients, new states of all rows, each
-        [batch, units]), the same on every replica: one all-reduce carries all of them.
+        [batch, units], combined decisions), the same on every replica: one all-reduce carries all
+        of them.
         """
         context = tf.distribute.get_replica_context()
         block = lambda t: distribution.replica_block(context, t)  # noqa: E731
         loss, gradients, new_states = self._gradients(block(inputs), block(targets), tuple(map(block, states)))
-        loss, gradients, new_states = distribution.combine_replicas(context, loss, gradients, new_states,
-                                                                    inputs.shape[0])
+        loss, gradients, new_states, decisions = distribution.combine_replicas(context, loss, gradients, new_states,
+                                                                               inputs.shape[0], decisions)
         scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
         scale = self.optimizer.dynamic_scale if scaled else 1.0
         # One norm serves the clipping and the log. Scaled gradients are clipped at grad_clip x
         # scale, which is clipping the unscaled ones at grad_clip.
         scaled_norm = tf.linalg.global_norm(gradients)
         gradients, _ = tf.clip_by_global_norm(gradients, self.run.train.grad_clip * scale, use_norm=scaled_norm)
-        return loss, scaled_norm / scale, gradients, new_states
+        return loss, scaled_norm / scale, gradients, new_states, decisions
 
     def _apply(self, gradients):
         """Updates each replica's copy of the weights with the (all-reduced) gradients."""
@@ -346,8 +355,8 @@ class Trainer:
                     continue
                 if result.step - 1 > first_step:  # this process's first step includes tracing
                     times.append(result.seconds)
-                self._plan(result.step, progress)
-                self._follow_the_chief(progress)
+                self._plan(result.step)
+                self._follow_the_chief(result, progress)
                 self._report(result, epoch, progress)
                 end_of_epoch = due(result.step, len(self.train_batches))
                 if due(result.step, self.run.train.eval_every, self.total_steps) or end_of_epoch:
@@ -357,7 +366,7 @@ class Trainer:
         except KeyboardInterrupt:
             interrupted = True
         except tf.errors.OpError as error:
-            if self.chief_decisions.multi_worker:  # in a collective op: another worker is gone
+            if self.multi_worker:  # in a collective op: another worker is gone
                 raise distribution.lost_worker_error(error, self.save_dir) from None
             raise
         finally:
@@ -369,16 +378,21 @@ class Trainer:
                            median_time_per_batch=statistics.median(times) if times else None,
                            interrupted=interrupted, checkpoint=checkpoint)
 
-    def _plan(self, step: int, progress: Progress) -> None:
-        """Under a time budget: re-estimates the run's length after `step`, and ends the run there
-        once no time is left for another step, the final validation and the last checkpoint."""
+    def _plan(self, step: int) -> None:
+        """Under a time budget: re-estimates the run's length after `step`, and proposes to end the
+        run once no time is left for another step, the final validation and the last checkpoint.
+
+        In a multi-worker run the decision is taken one step after it is made (ChiefDecisions):
+        the run then ends a step later, and the budget leaves time for that step too.
+        """
         if self.budget.seconds is None:
             return
         self.budget.step_done(step)
         reserve = self._final_validation_seconds + self._save_seconds
-        if self.budget.is_up(reserve):
-            self.total_steps = step
-        self._set_planned(self.budget.planned_steps(step, self.total_steps, reserve), progress)
+        later = 1 if self.multi_worker else 0
+        if self.budget.is_up(reserve, steps=1 + later):
+            self._proposed_total = min(self._proposed_total, step + later)
+        self._proposed_planned = self.budget.planned_steps(step, self._proposed_total, reserve)
 
     def _set_planned(self, planned: int, progress: Progress) -> None:
         if planned != self.planned:
@@ -386,15 +400,16 @@ class Trainer:
             self.planned_steps.assign(np.int64(planned))
             progress.set_total(planned)
 
-    def _follow_the_chief(self, progress: Progress) -> None:
+    def _follow_the_chief(self, result: "StepResult", progress: Progress) -> None:
         """Takes the chief's last step and planned length, and stops when any worker was asked to,
-        so that all workers of a multi-worker run take the same steps, however their clocks differ
-        (elsewhere: this process's own)."""
-        with self.deadline:
-            self._stopping, (total_steps, planned) = self.chief_decisions(self.stop_requested,
-                                                                          [self.total_steps, self.planned])
-        self.total_steps = int(total_steps)
-        self._set_planned(int(planned), progress)
+        as the step `result` carried them, so that all workers of a multi-worker run take the same
+        steps, however their clocks differ (elsewhere: this process's own, at once)."""
+        if self.multi_worker:
+            self._stopping, (total_steps, planned) = self.decisions.heard(result.decisions)
+        else:
+            self._stopping, total_steps, planned = self.stop_requested, self._proposed_total, self._proposed_planned
+        self.total_steps = total_steps
+        self._set_planned(planned, progress)
 
     def _save(self, step: int) -> Optional[str]:
         """Checkpoints `step`, with the time the run has taken so far (the chief only)."""
@@ -438,9 +453,10 @@ class Trainer:
         """One training step, timed until its result is ready; a diverged step is a CharRNNError."""
         step = self.step
         learning_rate = float(self.learning_rate(np.int64(step)))
+        asked = self.decisions.ask(self.stop_requested, [self._proposed_total, self._proposed_planned])
         start = time.perf_counter()
         with self.deadline:
-            loss, grad_norm, diverged = self.train_step(inputs, targets)
+            loss, grad_norm, diverged, decisions = self.train_step(inputs, targets, asked)
             loss = float(loss)  # waits for the step, so the clock measures all of it
         seconds = time.perf_counter() - start
         if diverged:
@@ -449,7 +465,7 @@ class Trainer:
             raise CharRNNError(f"the training {what} at step {step + 1}; stopped without applying or saving it "
                                f"(last good checkpoint: {last_good}); try a lower --learning_rate")
         return StepResult(step=self.step, loss=loss, grad_norm=float(grad_norm), seconds=seconds,
-                          learning_rate=learning_rate, skipped=self.step == step)
+                          learning_rate=learning_rate, skipped=self.step == step, decisions=decisions.numpy())
 
     def _report(self, result: "StepResult", epoch: int, progress: Progress) -> None:
         """The console line (every print_every steps) and the step's TensorBoard scalars."""
