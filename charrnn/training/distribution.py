@@ -116,18 +116,19 @@ class ChiefDecisions:
     every replica summed, the numbers of the chief's alone) and `heard` decodes the same answer in
     every process. A decision made after step n travels in step n + 1 and is taken after it.
 
-    The numbers are whole, 0 <= n < 2^36, each sent as two float32 parts that stay exact
-    (n // 4096 and n % 4096): the all-reduce is float32, which holds whole numbers exactly only
-    below 2^24.
+    The numbers are whole and sent as two float32 parts that stay exact (n // 4096 and n % 4096):
+    the all-reduce is float32, which holds whole numbers exactly only below 2^24. A number at or
+    above 2^36 (two years of millisecond steps) is sent as 2^36 - 1, which no run reaches either.
     """
 
     NUMBERS = 2  # the run's last step, its planned length
     SIZE = 1 + 2 * NUMBERS
     _PART = 4096
+    LARGEST = _PART * 2**24 - 1
 
     def ask(self, stop: bool, numbers: list) -> np.ndarray:
         """[SIZE] float32: this process's vote and numbers."""
-        parts = [part for n in numbers for part in divmod(int(n), self._PART)]
+        parts = [part for n in numbers for part in divmod(min(int(n), self.LARGEST), self._PART)]
         return np.array([float(stop), *parts], np.float32)
 
     def heard(self, combined: np.ndarray) -> tuple:
