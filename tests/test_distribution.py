@@ -14,7 +14,7 @@ from charrnn.core.errors import CharRNNError
 from charrnn.training.cluster import read_cluster
 from charrnn.training.distribution import StepDeadline, check_batch_divides, lost_worker_error, make_strategy
 
-from test_trainer import losses_by_step, make_trainer, tiny_run
+from test_trainer import assert_learns, losses_by_step, make_trainer, record_losses, tiny_run
 
 
 @functools.cache
@@ -53,7 +53,8 @@ def test_mirrored_replicas_take_the_steps_one_device_takes(tmp_path, model, recu
 
 def test_mirrored_trains_with_a_loss_scale_in_float16(tmp_path):
     trainer, result, losses = train(tmp_path, tiny_run(max_steps=12, precision="float16"), strategy=mirrored())
-    assert result.step == 12 and losses[12] < losses[1]
+    assert result.step == 12
+    assert_learns(losses, below=0.96)  # measured 0.93 over 12 steps
 
 
 def assert_restored(trainer, checkpoint, step):
@@ -66,19 +67,40 @@ def assert_restored(trainer, checkpoint, step):
         np.testing.assert_array_equal(trainer.rnn_state[int(name.split("/")[1])].numpy(), saved.get_tensor(name))
 
 
-def test_a_run_continues_across_strategies_at_its_step_with_its_carried_state(tmp_path):
-    # In bfloat16, which the other tests here leave out (float32 and float16 are theirs).
-    _, first, _ = train(tmp_path / "a", tiny_run(max_steps=10, precision="bfloat16"))
-    middle, _ = make_trainer(tmp_path / "b", tiny_run(max_steps=20, precision="bfloat16"), strategy=mirrored())
-    middle.restore(first.checkpoint)
-    assert_restored(middle, first.checkpoint, 10)
-    second = middle.train()
-    last, _ = make_trainer(tmp_path / "c", tiny_run(max_steps=30, precision="bfloat16"))
-    last.restore(second.checkpoint)
-    assert_restored(last, second.checkpoint, 20)
-    for a, b in zip(last.checkpoint_variables(), middle.checkpoint_variables()):
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
-    assert step_losses(last, 1)[0] > 0  # and it trains on
+def test_a_run_continues_across_strategies_with_the_losses_of_a_straight_run(tmp_path):
+    """Steps 1-10 on one device, 11-20 mirrored over two devices, 21-30 on one device again: the
+    step, the carried state and the losses of one device's run straight through. In bfloat16,
+    which the other tests here leave out (float32 and float16 are theirs)."""
+    run = functools.partial(tiny_run, precision="bfloat16")
+    straight, _ = make_trainer(tmp_path / "straight", run(max_steps=30))
+    expected = record_losses(straight)
+    straight.train()
+
+    losses, checkpoint = {}, None
+    for name, strategy, steps in (("a", None, 10), ("b", mirrored(), 20), ("c", None, 30)):
+        trainer, _ = make_trainer(tmp_path / name, run(max_steps=steps), strategy=strategy)
+        if checkpoint:
+            trainer.restore(checkpoint)
+            assert_restored(trainer, checkpoint, steps - 10)
+        recorded = record_losses(trainer)
+        checkpoint = trainer.train().checkpoint
+        losses.update(recorded)
+    assert sorted(losses) == sorted(expected) == list(range(1, 31))
+    # Each replica's half of the batch rounds its bfloat16 products otherwise than the whole batch
+    # does: from step 11 on the losses differ by up to 8.2e-5 of their value (measured), well
+    # below what a lost carried state or a wrong step would change.
+    np.testing.assert_array_equal([losses[s] for s in range(1, 11)], [expected[s] for s in range(1, 11)])
+    np.testing.assert_allclose([losses[s] for s in range(11, 31)], [expected[s] for s in range(11, 31)], rtol=5e-4)
+
+
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_the_step_carries_every_stop_vote_and_the_chief_s_numbers_exactly(tmp_path, replicas):
+    """The numbers come back once (replica 0's; the others' count as zeros), exactly up to 2^36 - 1
+    although the all-reduce is float32; a stop vote from any replica stops."""
+    trainer, _ = make_trainer(tmp_path, tiny_run(), strategy=mirrored() if replicas == 2 else None)
+    for stop, numbers, heard in ((False, [5, 7], [5, 7]), (True, [123_456_789, 2**40], [123_456_789, 2**36 - 1])):
+        *_, combined = trainer.train_step(*trainer.train_batches[0], trainer.decisions.ask(stop, numbers))
+        assert trainer.decisions.heard(combined.numpy()) == (stop, heard)
 
 
 def test_the_batch_must_divide_among_the_replicas(tmp_path):

@@ -78,21 +78,36 @@ def wait_for_checkpoint(save_dir, after: int):
     return newest_step(save_dir)
 
 
-def test_two_workers_train_alike_and_the_chief_s_checkpoint_continues_on_one_device(tmp_path):
+def helper_workers(tmp_path, save_dirs, *args_of_worker) -> list:
+    """multi_worker_helper.py's command for each of two workers (worker i saves into save_dirs[i]
+    and writes tmp_path / weights_i.npz; args_of_worker[i] follow), and its environment."""
     text = write_corpus(tmp_path / "data") / "input.txt"
     helper = os.path.join(REPO_ROOT, "tests", "multi_worker_helper.py")
-    save = str(tmp_path / "save")
-    commands = [([sys.executable, helper, str(text), save, str(tmp_path / f"weights_{i}.npz"), "20"],
-                 {"TF_CONFIG": config}) for i, config in enumerate(tf_configs(2))]
-    with started(commands) as (chief, worker):
-        for process in (chief, worker):
-            code, out, err = finish(process)
-            assert code == 0, err
-            assert process is chief or out == ""  # only the chief prints
+    return [([sys.executable, helper, str(text), str(save_dirs[i]), str(tmp_path / f"weights_{i}.npz"),
+              *map(str, args_of_worker[i])], {"TF_CONFIG": config}) for i, config in enumerate(tf_configs(2))]
+
+
+def assert_the_same_final_state(tmp_path) -> int:
+    """Both workers' weights, Adam's state and carried state are equal bit for bit; returns their step."""
     weights = [np.load(tmp_path / f"weights_{i}.npz") for i in range(2)]
     assert len(weights[0].files) > 10
     for name in weights[0].files:  # the same all-reduced updates: the same weights, bit for bit
         np.testing.assert_array_equal(weights[0][name], weights[1][name])
+    steps = [int(weights[0][name]) for name in weights[0].files
+             if weights[0][name].ndim == 0 and weights[0][name].dtype.kind == "i"]
+    assert len(set(steps)) == 1, steps  # the step counter and Adam's are one number
+    return steps[0]
+
+
+def test_two_workers_train_alike_and_the_chief_s_checkpoint_continues_on_one_device(tmp_path):
+    save = str(tmp_path / "save")
+    with started(helper_workers(tmp_path, [save, save], [20], [20])) as (chief, worker):
+        for process in (chief, worker):
+            code, out, err = finish(process)
+            assert code == 0, err
+            assert process is chief or out == ""  # only the chief prints
+    assert assert_the_same_final_state(tmp_path) == 20
+    weights = [np.load(tmp_path / f"weights_{i}.npz") for i in range(2)]
     assert len(os.listdir(tmp_path / "save_logs")) == 1 and newest_step(save) == 20
 
     request = RunRequest(settings={"max_steps": 25}, given=frozenset({"max_steps"}), save_dir=save,
@@ -136,6 +151,34 @@ def test_a_lost_worker_stops_the_other_and_the_same_commands_continue(tmp_path):
     stopped_at = int(re.search(r"at step (\d+); saved", chief_out)[1])
     assert newest_step(save) == stopped_at
     assert worker_code == 0 and worker_out == "" and worker_err == ""
+
+
+def test_the_chief_alone_decides_when_a_time_budget_ends_and_alone_writes(tmp_path):
+    """Worker 1's clock runs 1,000 times faster: on its own, its budget of 6 s would end after the
+    first step. The workers take the chief's schedule; each has its own save and log folders, and
+    worker 1 writes and prints nothing."""
+    folders = [tmp_path / "save_0", tmp_path / "save_1"]
+    with started(helper_workers(tmp_path, folders, [100_000, 0.1, 1], [100_000, 0.1, 1000])) as (chief, worker):
+        chief_code, chief_out, chief_err = finish(chief)
+        worker_code, worker_out, worker_err = finish(worker)
+    assert chief_code == 0, chief_err
+    assert worker_code == 0 and worker_out == "" and worker_err == ""
+    step = assert_the_same_final_state(tmp_path)
+    assert step > 20 and newest_step(folders[0]) == step  # trained to the chief's budget, and saved there
+    for path in (folders[1], f"{folders[1]}_logs"):
+        assert not os.path.exists(path) or os.listdir(path) == [], os.listdir(path)
+
+
+def test_sigint_to_a_worker_stops_every_worker_after_the_same_step_and_the_chief_saves_it(tmp_path):
+    save = tmp_path / "save"
+    with started(helper_workers(tmp_path, [save, save], [100_000], [100_000])) as (chief, worker):
+        wait_for_checkpoint(save, after=10)
+        worker.send_signal(signal.SIGINT)
+        chief_code, chief_out, chief_err = finish(chief)
+        worker_code, worker_out, worker_err = finish(worker)
+    assert chief_code == 0 and worker_code == 0, chief_err + worker_err
+    step = assert_the_same_final_state(tmp_path)
+    assert step > 10 and newest_step(save) == step
 
 
 def test_multi_worker_needs_a_sound_tf_config(tmp_path):

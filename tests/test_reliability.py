@@ -122,3 +122,54 @@ def test_a_checkpoint_that_cannot_be_written_stops_the_run_with_one_line_and_kee
     assert latest_step(tmp_path) == 3
     sampled = run_module("charrnn.sample", "--save_dir", "save", "-n", 40, cwd=tmp_path)
     assert sampled.returncode == 0 and sampled.stderr.strip() == "" and len(sampled.stdout) >= 40, sampled.stderr
+
+
+def checkpoint_tensors(path) -> dict:
+    """Every tensor a checkpoint holds, by name, but those that differ between a run ended at a
+    step and continued and one straight through: how many saves it took, the wall-clock seconds it
+    has taken, and the best validation loss (the first part's end was validated too)."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(path))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if not name.startswith(("save_counter", "time_spent", "best_val_loss"))}
+
+
+def test_a_deterministic_run_stopped_and_continued_equals_the_run_straight_through(tmp_path):
+    """Through charrnn.train with --seed --deterministic and dropout: 30 steps straight, and 13
+    steps then 17 more with --init_from, give the same loss at every step and the same checkpoint,
+    bit for bit."""
+    import numpy as np
+
+    write_corpus(tmp_path / "data")
+    flags = ("--dropout", 0.3, "--deterministic", "--print_every", 1, "--eval_every", 100, "--save_every", 100)
+
+    def train(save, *more):
+        result = run_module("charrnn.train", "--data_dir", "data", *TINY_FLAGS, *flags, "--save_dir", save,
+                            "--log_dir", f"{save}_logs", *more, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        return {int(m[1]): m[2] for m in re.finditer(r"^(\d+)/\d+ \(epoch \d+\), train_loss = ([\d.]+)",
+                                                    result.stdout, re.M)}
+
+    straight = train("straight", "--max_steps", 30)
+    in_parts = train("parts", "--max_steps", 13)
+    in_parts.update(train("parts", "--init_from", "parts", "--max_steps", 30))
+    assert sorted(straight) == sorted(in_parts) == list(range(1, 31))
+    assert in_parts == straight
+    expected, continued = checkpoint_tensors(tmp_path / "straight" / "ckpt-30"), checkpoint_tensors(
+        tmp_path / "parts" / "ckpt-30")
+    assert sorted(expected) == sorted(continued) and len(expected) > 10
+    for name in expected:
+        np.testing.assert_array_equal(expected[name], continued[name], err_msg=name)
+
+
+def test_a_disk_short_of_the_kept_checkpoints_is_one_warning_and_the_run_goes_on(tmp_path):
+    """A trillion checkpoints kept need more than any disk has."""
+    write_corpus(tmp_path / "data")
+    result = run_module("charrnn.train", "--data_dir", "data", *TINY_FLAGS, "--max_steps", 3,
+                        "--keep_checkpoints", 10**12, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.fullmatch(r"warning: save has [\d,]+ MB free, but the 1000000000001 checkpoints "
+                                            r"kept need about [\d,]+ MB", lines[0]), lines
+    assert latest_step(tmp_path) == 3

@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,15 @@ def losses_by_step(output: str) -> dict:
     return {int(m[1]): float(m[2]) for m in re.finditer(r"^(\d+)/\d+ \(epoch \d+\), train_loss = ([\d.]+)", output, re.M)}
 
 
+def assert_learns(losses: dict, below: float) -> None:
+    """The mean loss of the last quarter of the steps is under `below` times that of the first
+    quarter (one early and one late loss can differ by the batches' noise alone)."""
+    steps = sorted(losses)
+    quarter = max(1, len(steps) // 4)
+    early, late = (statistics.mean(losses[s] for s in part) for part in (steps[:quarter], steps[-quarter:]))
+    assert late < below * early, f"the mean loss went from {early:.4f} to {late:.4f}: {late / early:.3f} of it"
+
+
 def test_training_runs_learns_and_writes_a_run_folder(tmp_path):
     trainer, out = make_trainer(tmp_path, tiny_run(max_steps=40))
     assert len(trainer.train_batches) == 26
@@ -58,7 +68,7 @@ def test_training_runs_learns_and_writes_a_run_folder(tmp_path):
     assert result.step == 40 and not result.interrupted
     losses = losses_by_step(out.getvalue())
     assert sorted(losses) == list(range(1, 41))
-    assert losses[40] < 0.9 * losses[1]
+    assert_learns(losses, below=0.92)  # measured 0.863 over 40 steps
     assert "(epoch 1), train_loss" in out.getvalue() and "val_loss" in out.getvalue()
     assert result.median_time_per_batch > 0 and np.isfinite(result.best_val_loss)
 
@@ -160,8 +170,7 @@ def test_mixed_precision_trains_float32_weights_and_resumes(tmp_path, precision)
     trainer, out = make_trainer(tmp_path, tiny_run(max_steps=12, precision=precision))
     result = trainer.train()
     assert result.step == 12 and all(v.dtype == tf.float32 for v in trainer.model.weights)
-    losses = losses_by_step(out.getvalue())
-    assert losses[12] < losses[1]
+    assert_learns(losses_by_step(out.getvalue()), below=0.96)  # measured 0.89 to 0.93 over 12 steps
     if precision == "float16":
         assert isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer)
     resumed, _ = make_trainer(tmp_path, tiny_run(max_steps=14, precision=precision))
@@ -199,7 +208,9 @@ def straight_run(run):
 
 @pytest.mark.parametrize("stop_at", [1, 13, 26])  # 26: the last batch of the first epoch
 def test_an_interrupted_and_continued_run_equals_the_straight_run_exactly(tmp_path, stop_at):
-    tf.config.experimental.enable_op_determinism()
+    # Without TensorFlow's op determinism, which would stay on for every later test in this
+    # process: on CPU these ops give the same results without it. charrnn.train's --deterministic
+    # is tested through the command (test_reliability).
     run = tiny_run(dropout=0.3, max_steps=30)
     expected, expected_variables = straight_run(run)
 
@@ -408,8 +419,7 @@ def test_fine_tuning_on_a_text_with_new_characters_learns_faster_than_from_scrat
 def test_architecture_options_train_round_trip_through_a_checkpoint_and_sample(tmp_path, options, precision):
     trainer, out = make_trainer(tmp_path, tiny_run(max_steps=12, model_options=options, precision=precision))
     result = trainer.train()
-    losses = losses_by_step(out.getvalue())
-    assert losses[12] < losses[1]
+    assert_learns(losses_by_step(out.getvalue()), below=0.96)  # measured 0.89 to 0.93 over 12 steps
     model, vocab, config = checkpoints.load_model(str(tmp_path / "save"))
     assert config.model == trainer.run.model
     for a, b in zip(model.weights, trainer.model.weights):
