@@ -87,8 +87,9 @@ def helper_workers(tmp_path, save_dirs, *args_of_worker) -> list:
               *map(str, args_of_worker[i])], {"TF_CONFIG": config}) for i, config in enumerate(tf_configs(2))]
 
 
-def assert_the_same_final_state(tmp_path) -> int:
-    """Both workers' weights, Adam's state and carried state are equal bit for bit; returns their step."""
+def assert_the_same_final_state(tmp_path) -> tuple:
+    """Both workers' weights, Adam's state and carried state are equal bit for bit; returns their
+    step and worker 0's arrays."""
     weights = [np.load(tmp_path / f"weights_{i}.npz") for i in range(2)]
     assert len(weights[0].files) > 10
     for name in weights[0].files:  # the same all-reduced updates: the same weights, bit for bit
@@ -96,7 +97,7 @@ def assert_the_same_final_state(tmp_path) -> int:
     steps = [int(weights[0][name]) for name in weights[0].files
              if weights[0][name].ndim == 0 and weights[0][name].dtype.kind == "i"]
     assert len(set(steps)) == 1, steps  # the step counter and Adam's are one number
-    return steps[0]
+    return steps[0], weights[0]
 
 
 def test_two_workers_train_alike_and_the_chief_s_checkpoint_continues_on_one_device(tmp_path):
@@ -106,15 +107,15 @@ def test_two_workers_train_alike_and_the_chief_s_checkpoint_continues_on_one_dev
             code, out, err = finish(process)
             assert code == 0, err
             assert process is chief or out == ""  # only the chief prints
-    assert assert_the_same_final_state(tmp_path) == 20
-    weights = [np.load(tmp_path / f"weights_{i}.npz") for i in range(2)]
+    step, weights = assert_the_same_final_state(tmp_path)
+    assert step == 20
     assert len(os.listdir(tmp_path / "save_logs")) == 1 and newest_step(save) == 20
 
     request = RunRequest(settings={"max_steps": 25}, given=frozenset({"max_steps"}), save_dir=save,
                          log_dir=str(tmp_path / "save_logs"), init_from=save)
     continued = Trainer.start(prepare_run(request), out=io.StringIO())  # on one device, in this process
     assert continued.step == 20
-    carried = [weights[0][name] for name in weights[0].files[-len(continued.rnn_state):]]  # saved last
+    carried = [weights[name] for name in weights.files[-len(continued.rnn_state):]]  # saved last
     for variable, state in zip(continued.rnn_state, carried):
         np.testing.assert_array_equal(variable.numpy(), state)
     assert continued.train().step == 25 and newest_step(save) == 25
@@ -163,7 +164,7 @@ def test_the_chief_alone_decides_when_a_time_budget_ends_and_alone_writes(tmp_pa
         worker_code, worker_out, worker_err = finish(worker)
     assert chief_code == 0, chief_err
     assert worker_code == 0 and worker_out == "" and worker_err == ""
-    step = assert_the_same_final_state(tmp_path)
+    step, _ = assert_the_same_final_state(tmp_path)
     assert step > 20 and newest_step(folders[0]) == step  # trained to the chief's budget, and saved there
     for path in (folders[1], f"{folders[1]}_logs"):
         assert not os.path.exists(path) or os.listdir(path) == [], os.listdir(path)
@@ -177,7 +178,7 @@ def test_sigint_to_a_worker_stops_every_worker_after_the_same_step_and_the_chief
         chief_code, chief_out, chief_err = finish(chief)
         worker_code, worker_out, worker_err = finish(worker)
     assert chief_code == 0 and worker_code == 0, chief_err + worker_err
-    step = assert_the_same_final_state(tmp_path)
+    step, _ = assert_the_same_final_state(tmp_path)
     assert step > 10 and newest_step(save) == step
 
 
