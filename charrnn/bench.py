@@ -30,12 +30,14 @@ from charrnn.core.errors import CharRNNError
 # char-rnn-tensorflow's default model (2x128 LSTM, batch 50x50, 65 characters), s/batch as
 # measured by its users and collected in this project's seed.
 REFERENCE_SECONDS_PER_BATCH = {"GTX 1070": 0.039, "GTX 745": 0.063, "i7-6700 CPU": 0.094, "MacBook Pro": 0.110}
-DEFAULT_ROW = ("lstm", 2, 128)
+DEFAULT_ROW = ("lstm", 2, 128, ())
+ROW_OPTIONS = ("layer_norm", "residual")  # ModelConfig switches a row may turn on
 VOCAB_SIZE = 65
 
 flags.DEFINE_bool("quick", False, "A few rows instead of the full table.")
-flags.DEFINE_list("rows", None, "Rows to time as cell:layers:units, e.g. lstm:2:128,gru:1:512 (default: "
-                  "the default model, then {lstm, gru} x {1, 2, 3} layers x {128, 256, 512} units).")
+flags.DEFINE_list("rows", None, "Rows to time as cell:layers:units[:layer_norm][:residual], e.g. "
+                  "lstm:2:128,gru:1:512:layer_norm (default: the default model, then {lstm, gru} x {1, 2, 3} "
+                  "layers x {128, 256, 512} units).")
 cli.define_compute_flags()  # --precision, --recurrence and the thread pools, as charrnn.train's
 flags.DEFINE_integer("batch_size", 50, "Batch size.", lower_bound=1)
 flags.DEFINE_integer("seq_length", 50, "Sequence length.", lower_bound=1)
@@ -54,13 +56,18 @@ FLAGS = flags.FLAGS
 
 
 def parse_row(text: str) -> tuple:
+    """'cell:layers:units[:option...]' -> (cell, layers, units, options), options a tuple of ROW_OPTIONS."""
     try:
-        cell, layers, units = text.split(":")
-        row = (cell, int(layers), int(units))
+        cell, layers, units, *options = text.split(":")
+        row = (cell, int(layers), int(units), tuple(options))
     except ValueError:
-        raise CharRNNError(f"--rows entry {text!r} is not cell:layers:units, e.g. lstm:2:128") from None
+        raise CharRNNError(f"--rows entry {text!r} is not cell:layers:units[:layer_norm][:residual], "
+                           "e.g. lstm:2:128") from None
     if cell not in CELL_TYPES or row[1] < 1 or row[2] < 1:
         raise CharRNNError(f"--rows entry {text!r}: cell must be one of {', '.join(CELL_TYPES)}, sizes positive")
+    unknown = sorted(set(options) - set(ROW_OPTIONS))
+    if unknown:
+        raise CharRNNError(f"--rows entry {text!r}: unknown option {unknown[0]!r} (options: {', '.join(ROW_OPTIONS)})")
     return row
 
 
@@ -68,8 +75,8 @@ def table_rows() -> list:
     if FLAGS.rows:
         return [parse_row(text) for text in FLAGS.rows]
     if FLAGS.quick:
-        return [DEFAULT_ROW, ("gru", 2, 128), ("lstm", 2, 512)]
-    grid = [(cell, layers, units) for cell in ("lstm", "gru") for layers in (1, 2, 3) for units in (128, 256, 512)]
+        return [DEFAULT_ROW, ("gru", 2, 128, ()), ("lstm", 2, 512, ())]
+    grid = [(cell, layers, units, ()) for cell in ("lstm", "gru") for layers in (1, 2, 3) for units in (128, 256, 512)]
     return [DEFAULT_ROW] + [row for row in grid if row != DEFAULT_ROW]
 
 
@@ -85,8 +92,10 @@ def device_name() -> str:
 def time_row(row: tuple, work_dir: str, strategy) -> dict:
     from charrnn.training.speed import time_training_step
 
-    cell, layers, units = row
-    return time_training_step(ModelConfig(vocab_size=VOCAB_SIZE, model=cell, rnn_size=units, num_layers=layers),
+    cell, layers, units, options = row
+    model = ModelConfig(vocab_size=VOCAB_SIZE, model=cell, rnn_size=units, num_layers=layers,
+                        **{option: True for option in options})
+    return time_training_step(model,
                               TrainConfig(batch_size=FLAGS.batch_size, seq_length=FLAGS.seq_length,
                                           precision=FLAGS.precision),
                               FLAGS.steps, FLAGS.warmup, work_dir, recurrence=FLAGS.recurrence, strategy=strategy,
@@ -95,7 +104,9 @@ def time_row(row: tuple, work_dir: str, strategy) -> dict:
 
 def format_row(result: dict) -> str:
     path = "charrnn" if result["cpu_recurrence"] else "keras"
-    return (f"{result['model']:>4} {result['num_layers']} x {result['rnn_size']:<4} {path:>7} "
+    options = "".join(f" +{option}" for option in ROW_OPTIONS if result[option])
+    name = f"{result['model']:>4} {result['num_layers']} x {result['rnn_size']:<4}{options}"
+    return (f"{name:<36} {path:>7} "
             f"{result['seconds_per_batch'] * 1000:9.1f} ms {result['chars_per_second']:10,.0f} chars/s "
             f"{result['gflop_per_second']:7.1f} GFLOP/s {result['peak_rss_mib']:8.0f} MiB")
 

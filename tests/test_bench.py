@@ -17,14 +17,15 @@ def test_flops_of_the_default_model():
 
 
 def test_rows_parse_and_bad_rows_are_named():
-    assert parse_row("gru:3:512") == ("gru", 3, 512)
-    for text in ("lstm:2", "cnn:1:128", "lstm:0:128", "lstm:x:1"):
+    assert parse_row("gru:3:512") == ("gru", 3, 512, ())
+    assert parse_row("lstm:2:128:layer_norm:residual") == ("lstm", 2, 128, ("layer_norm", "residual"))
+    for text in ("lstm:2", "cnn:1:128", "lstm:0:128", "lstm:x:1", "lstm:2:128:dropout"):
         with pytest.raises(CharRNNError, match=text):
             parse_row(text)
 
 
 def test_bench_writes_a_report(tmp_path):
-    result = run_module("charrnn.bench", "--rows", "lstm:2:8,gru:1:8", "--steps", 2, "--warmup", 1,
+    result = run_module("charrnn.bench", "--rows", "lstm:2:8,gru:1:8:layer_norm", "--steps", 2, "--warmup", 1,
                         "--batch_size", 3, "--seq_length", 5, "--out", "report.json", "--summary_dir", "logs",
                         cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -33,7 +34,8 @@ def test_bench_writes_a_report(tmp_path):
     assert [(r["model"], r["num_layers"], r["rnn_size"]) for r in report["rows"]] == [("lstm", 2, 8), ("gru", 1, 8)]
     for row in report["rows"]:
         assert row["seconds_per_batch"] > 0 and row["chars_per_second"] > 0 and row["peak_rss_mib"] > 0
-    assert "lstm 2 x 8" in result.stdout and (tmp_path / "logs").is_dir()
+    assert [r["layer_norm"] for r in report["rows"]] == [False, True]
+    assert "lstm 2 x 8" in result.stdout and "gru 1 x 8    +layer_norm" in result.stdout and (tmp_path / "logs").is_dir()
 
 
 def test_bad_bench_flags_are_one_line(tmp_path):

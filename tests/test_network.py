@@ -10,7 +10,7 @@ from charrnn.model.network import CharRNN, gpu_available, sequence_loss
 
 
 def build(cell_type, recurrence="auto", dtype_policy="float32", **kwargs):
-    model = CharRNN(ModelConfig(vocab_size=11, model=cell_type, rnn_size=8, num_layers=2, **kwargs),
+    model = CharRNN(ModelConfig(**{"vocab_size": 11, "model": cell_type, "rnn_size": 8, "num_layers": 2, **kwargs}),
                     recurrence=recurrence, dtype_policy=dtype_policy)
     model.build_variables()
     return model
@@ -29,11 +29,16 @@ OPTIONS = dict(embedding_size=5, layer_norm=True, residual=True, embedding_dropo
 TIED = dict(tie_embeddings=True, embedding_dropout=0.2)
 
 
-# With dropout in training, or layer norm or residual connections, the LSTM layers run one by one
-# (something sits between them), not as one stack.
+# On the CPU path the layer norms, residual connections and dropout masks between LSTM layers
+# run inside the stack's loop, with their own gradient: three layers, so a middle layer has
+# both a layer below and one above.
+DEEP = dict(num_layers=3, layer_norm=True, residual=True)
+
+
 @pytest.mark.parametrize("cell_type, dropout, options", [("lstm", 0.0, {}), ("gru", 0.0, {}), ("lstm", 0.3, {}),
                                                          ("lstm", 0.0, OPTIONS), ("gru", 0.3, OPTIONS),
-                                                         ("lstm", 0.0, TIED)])
+                                                         ("lstm", 0.0, TIED), ("lstm", 0.3, DEEP),
+                                                         ("lstm", 0.0, dict(num_layers=3, layer_norm=True))])
 def test_cpu_recurrence_matches_keras_layers_and_shares_their_checkpoints(tmp_path, cell_type, dropout, options):
     keras.utils.set_random_seed(7)  # the same dropout masks in both models
     keras_model = build(cell_type, recurrence="keras", dropout=dropout, **options)
@@ -49,13 +54,14 @@ def test_cpu_recurrence_matches_keras_layers_and_shares_their_checkpoints(tmp_pa
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
 
 
-def test_mixed_precision_keeps_float32_variables_logits_and_states():
-    model = build("lstm", recurrence="cpu", dtype_policy="mixed_bfloat16")
+@pytest.mark.parametrize("cell_type, options", [("lstm", {}), ("gru", dict(layer_norm=True, residual=True))])
+def test_mixed_precision_keeps_float32_variables_logits_and_states(cell_type, options):
+    model = build(cell_type, recurrence="cpu", dtype_policy="mixed_bfloat16", **options)
     assert all(v.dtype == tf.float32 for v in model.weights)
     ids = tf.constant(np.random.default_rng(4).integers(0, 11, (2, 7)), tf.int32)
     logits, *rest = logits_states_and_gradients(model, ids)
     assert logits.dtype == tf.float32 and all(t.dtype == tf.float32 for t in rest)
-    reference = build("lstm", recurrence="keras")
+    reference = build(cell_type, recurrence="keras", **options)
     reference.set_weights(model.get_weights())
     full_precision = logits_states_and_gradients(reference, ids)[0]
     np.testing.assert_allclose(logits, full_precision, atol=0.05)  # bfloat16 keeps ~3 significant digits
@@ -128,7 +134,8 @@ def test_sequence_loss_is_mean_nats_per_char():
 
 @pytest.mark.skipif(gpu_available(), reason="with a GPU, auto keeps the cuDNN layers")
 @pytest.mark.parametrize("cell_type, layers, policy, cpu", [
-    ("lstm", 2, "float32", True), ("lstm", 1, "float32", False), ("gru", 2, "float32", False),
+    ("lstm", 2, "float32", True), ("lstm", 1, "float32", False), ("gru", 2, "float32", True),
+    ("gru", 1, "float32", False),
     ("gru", 1, "mixed_bfloat16", True), ("lstm", 1, "mixed_bfloat16", True), ("rnn", 2, "mixed_bfloat16", False)])
 def test_auto_recurrence_picks_the_path_measured_faster_on_a_cpu(cell_type, layers, policy, cpu):
     config = ModelConfig(vocab_size=5, model=cell_type, rnn_size=4, num_layers=layers)

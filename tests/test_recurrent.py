@@ -79,10 +79,13 @@ def test_gradients_match_inside_a_tf_function(kind):
         np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-5, rtol=1e-5)
 
 
-def test_a_stack_of_lstm_layers_matches_keras_layers_one_after_another():
-    layers = [keras_layer("lstm")]
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_a_stack_of_layers_matches_keras_layers_one_after_another(kind):
+    layers = [keras_layer(kind)]
+    n = 2 if kind == "lstm" else 1  # states per layer
     for seed in (3, 4):  # upper layers take UNITS features
-        layer = keras.layers.LSTM(UNITS, return_sequences=True, return_state=True)
+        layer = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[kind](UNITS, return_sequences=True, return_state=True,
+                            **({"reset_after": True} if kind == "gru" else {}))
         layer.build((BATCH, TIME, UNITS))
         rng = np.random.default_rng(seed)
         for variable in layer.weights:
@@ -90,7 +93,7 @@ def test_a_stack_of_lstm_layers_matches_keras_layers_one_after_another():
         layers.append(layer)
     rng = np.random.default_rng(5)
     inputs = tf.constant(rng.normal(size=(BATCH, TIME, FEATURES)), tf.float32)
-    states = [tf.constant(rng.normal(size=(BATCH, UNITS)), tf.float32) for _ in range(2 * len(layers))]
+    states = [tf.constant(rng.normal(size=(BATCH, UNITS)), tf.float32) for _ in range(n * len(layers))]
     weightings = [tf.constant(rng.normal(size=(BATCH, TIME, UNITS)), tf.float32)] + [
         tf.constant(rng.normal(size=(BATCH, UNITS)), tf.float32) for _ in states]
     variables = [v for layer in layers for v in layer.trainable_variables]
@@ -98,13 +101,13 @@ def test_a_stack_of_lstm_layers_matches_keras_layers_one_after_another():
     def keras_stack(x, s):
         final = []
         for i, layer in enumerate(layers):
-            x, h, c = layer(x, initial_state=s[2 * i: 2 * i + 2])
-            final += [h, c]
+            x, *layer_states = layer(x, initial_state=s[n * i: n * (i + 1)])
+            final += layer_states
         return [x, *final]
 
     def our_stack(x, s):
-        outputs, final = recurrent.lstm_stack(
-            x, s, [(l.cell.kernel, l.cell.recurrent_kernel, l.cell.bias) for l in layers])
+        stack = recurrent.lstm_stack if kind == "lstm" else recurrent.gru_stack
+        outputs, final, _ = stack(x, s, [(l.cell.kernel, l.cell.recurrent_kernel, l.cell.bias) for l in layers])
         return [outputs, *final]
 
     results = []

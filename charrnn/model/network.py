@@ -15,8 +15,9 @@ The Keras LSTM and GRU layers are configured so that on a GPU they run cuDNN's f
 default activations, a bias, no recurrent dropout, no unrolling, GRU `reset_after=True`.
 Without a GPU, training and scoring (sequences of static length) run the recurrence through
 charrnn.model.recurrent, the same maths on the same variables, where that measured faster:
-stacked LSTM layers in float32, and LSTM and GRU layers in bfloat16 or float16. A single LSTM
-layer and GRU layers in float32 keep Keras' layers. SimpleRNN layers always run in Keras.
+stacked LSTM and GRU layers (with the layer norms, residual connections and dropout between
+them inside its loop) in any precision, and one layer in bfloat16 or float16. One layer in
+float32 keeps Keras' layers. SimpleRNN layers always run in Keras.
 Sampling steps one character at a time through `step`, on either path.
 
 Under a mixed precision (`dtype_policy` "mixed_bfloat16" or "mixed_float16") variables stay
@@ -55,9 +56,9 @@ class CharRNN(keras.Model):
             raise ValueError(f"recurrence must be one of {RECURRENCE_CHOICES}, got {recurrence!r}")
         self.config = config
         # Measured on 2 CPU cores (python -m charrnn.bench --recurrence keras|cpu): in bfloat16
-        # charrnn.model.recurrent is faster for LSTM and GRU; in float32 only for stacked LSTM
-        # layers (the wavefront), while one LSTM layer or GRU layers are faster in Keras.
-        faster_here = dtype_policy != "float32" or (config.model == "lstm" and config.num_layers >= 2)
+        # charrnn.model.recurrent is faster for LSTM and GRU; in float32 for stacked layers (the
+        # wavefront), while one LSTM layer is faster in Keras and one GRU layer the same.
+        faster_here = dtype_policy != "float32" or config.num_layers >= 2
         self.cpu_recurrence = config.model in ("lstm", "gru") and (
             recurrence == "cpu" or (recurrence == "auto" and faster_here and not gpu_available()))
         self.embedding = keras.layers.Embedding(config.vocab_size, config.embedding_width, name="embedding",
@@ -117,17 +118,9 @@ class CharRNN(keras.Model):
         return list(states[i * n: (i + 1) * n])
 
     def _run_layer(self, layer, x, states, training):
-        """x [batch, time, features] -> (outputs [batch, time, units], new states of the layer)."""
-        states = [tf.cast(s, x.dtype) for s in states]
-        if not (self.cpu_recurrence and layer.built and x.shape[1] is not None):
-            x, *states = layer(x, initial_state=states, training=training)
-            return x, states
-        kernel, recurrent_kernel, bias = self._weights(layer, x.dtype)
-        if self.config.model == "lstm":
-            x, h, c = recurrent.lstm_sequence(x, *states, kernel, recurrent_kernel, bias)
-            return x, [h, c]
-        x, h = recurrent.gru_sequence(x, *states, kernel, recurrent_kernel, bias)
-        return x, [h]
+        """Keras' layer: x [batch, time, features] -> (outputs [batch, time, units], new states of the layer)."""
+        x, *states = layer(x, initial_state=[tf.cast(s, x.dtype) for s in states], training=training)
+        return x, states
 
     def _weights(self, layer, dtype):
         cell = layer.cell
@@ -138,13 +131,8 @@ class CharRNN(keras.Model):
         x = self.embedding(ids)
         if self.config.embedding_dropout:
             x = self.embedding_dropout(x, training=training)
-        plain_stack = not (training and self.config.dropout) and not self.config.layer_norm and not self.config.residual
-        if (self.cpu_recurrence and self.config.model == "lstm" and x.shape[1] is not None
-                and all(layer.built for layer in self.rnn_layers) and plain_stack):
-            # With nothing between the layers they can run as one stack, overlapping in time.
-            x, new_states = recurrent.lstm_stack(x, [tf.cast(s, x.dtype) for s in states],
-                                                 [self._weights(layer, x.dtype) for layer in self.rnn_layers])
-            return self._logits(x), tuple(tf.cast(s, tf.float32) for s in new_states)
+        if self.cpu_recurrence and x.shape[1] is not None and all(layer.built for layer in self.rnn_layers):
+            return self._cpu_stack(x, states, training)
         new_states = []
         layer_dropouts = [getattr(self, f"dropout_{i}") for i in range(self.config.num_layers)]
         for i, (layer, dropout) in enumerate(zip(self.rnn_layers, layer_dropouts)):
@@ -152,6 +140,26 @@ class CharRNN(keras.Model):
             new_states.extend(tf.cast(s, tf.float32) for s in layer_states)
             x = dropout(self._between_layers(i, outputs, x), training=training)
         return self._logits(x), tuple(new_states)
+
+    def _cpu_stack(self, x, states, training):
+        """`call` on the CPU path, x [batch, time, embedding] -> (logits, states): the layer norms,
+        residual connections and dropout between the layers run inside charrnn.model.recurrent's
+        wavefront; those after the top layer here."""
+        lower = range(self.config.num_layers - 1)
+        norms = [(norm.gamma, norm.beta) for norm in (getattr(self, f"layer_norm_{i}") for i in lower)
+                 ] if self.config.layer_norm else []
+        masks = []
+        if training and self.config.dropout:  # the masks the dropout layers would draw for these outputs
+            ones = tf.ones(tf.concat([tf.shape(x)[:2], [self.config.rnn_size]], axis=0), x.dtype)
+            masks = [getattr(self, f"dropout_{i}")(ones, training=True) for i in lower]
+        epsilon = self.layer_norm_0.epsilon if self.config.layer_norm else 1e-3
+        stack = recurrent.lstm_stack if self.config.model == "lstm" else recurrent.gru_stack
+        outputs, new_states, top_inputs = stack(
+            x, [tf.cast(s, x.dtype) for s in states], [self._weights(layer, x.dtype) for layer in self.rnn_layers],
+            norms, epsilon, self.config.residual, masks)
+        top = self.config.num_layers - 1
+        x = getattr(self, f"dropout_{top}")(self._between_layers(top, outputs, top_inputs), training=training)
+        return self._logits(x), tuple(tf.cast(s, tf.float32) for s in new_states)
 
     def step_weights(self) -> list:
         """What `step` reads, computed once per sampling loop rather than per character: for each

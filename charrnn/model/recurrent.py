@@ -5,9 +5,9 @@ with the input projection and the weight gradients computed per timestep. These 
 compute the same maths faster for a sequence of known length:
 
 - the input projection of all timesteps is one matmul before the recurrence;
-- stacked LSTM layers run as one wavefront: step t of layer l starts as soon as step t of
-  layer l - 1 is done, so two cores work on two layers at once (forward and backward); GRU
-  layers unroll their recurrence (the length is static);
+- stacked layers run as one wavefront: step t of layer l starts as soon as step t of layer
+  l - 1 is done, so two cores work on two layers at once (forward and backward), with the
+  layer norm, residual connection and dropout between two layers inside the same loop;
 - a custom gradient runs the backward recurrence with only the per-step matmuls, and then
   computes the weight gradients as one large matmul each, [features, batch * time] x
   [batch * time, gates * units], instead of one small one per step.
@@ -60,84 +60,6 @@ def _lstm_cell_gradient(d_h, d_c, saved):
     return d_z, d_c * f
 
 
-def _lstm_stack(projected, flat_states, recurrent_kernels, upper_kernels, upper_biases):
-    """All layers of an LSTM, a timestep at a time for every layer (see lstm_stack).
-
-    The timesteps are a tf.while_loop: TensorFlow overlaps its iterations, so step t + 1 of
-    layer 0 runs beside step t of layer 1, and the graph stays small (unrolled, it took about
-    2 s longer to build and measured no faster).
-    """
-
-    @tf.custom_gradient
-    def run(projected, *tensors):
-        num_layers, time = len(recurrent_kernels), projected.shape[1]
-        recurrent = tensors[2 * num_layers: 3 * num_layers]
-        kernels = tensors[3 * num_layers: 4 * num_layers - 1]
-        biases = tensors[4 * num_layers - 1:]
-        # Upper layers take [input, h] x [kernel; recurrent kernel]: one matmul per step.
-        joined = [None] + [tf.concat([k, r], axis=0) for k, r in zip(kernels, recurrent[1:])]
-        steps = tf.transpose(projected, [1, 0, 2])  # [time, batch, 4 units]
-
-        def forward(t, states, outputs, saved):
-            new_states, new_outputs, new_saved, below = [], [], [], None
-            for layer in range(num_layers):
-                h, c = states[layer]
-                if layer == 0:
-                    z = steps[t] + tf.matmul(h, recurrent[0])
-                else:
-                    z = tf.matmul(tf.concat([below, h], axis=1), joined[layer]) + biases[layer - 1]
-                h, c, cell = _lstm_cell(z, c)
-                new_states.append((h, c))
-                new_outputs.append(outputs[layer].write(t, h))
-                new_saved.append(tuple(array.write(t, value) for array, value in zip(saved[layer], cell)))
-                below = h
-            return t + 1, new_states, new_outputs, new_saved
-
-        arrays = lambda: tf.TensorArray(projected.dtype, size=time)  # noqa: E731
-        initial = [(tensors[2 * i], tensors[2 * i + 1]) for i in range(num_layers)]
-        _, states, outputs, saved = tf.while_loop(
-            lambda t, *_: t < time, forward,
-            (tf.constant(0), initial, [arrays() for _ in range(num_layers)],
-             [tuple(arrays() for _ in range(6)) for _ in range(num_layers)]))
-        sequences = [tf.transpose(o.stack(), [1, 0, 2]) for o in outputs]  # [batch, time, units] per layer
-        saved = [tuple(array.stack() for array in layer) for layer in saved]  # [time, ...] per cell value
-
-        def gradient(d_top, *d_final):
-            d_states = [tuple(_zeros_if_none(d_final[2 * i + j], states[i][j]) for j in range(2))
-                        for i in range(num_layers)]
-            d_top = tf.transpose(d_top, [1, 0, 2])
-            # Transposed once: a transposing matmul in every step is slower here.
-            transposed = [tf.transpose(recurrent[0])] + [tf.transpose(j) for j in joined[1:]]
-
-            def backward(t, d_states, d_z):
-                d_states, d_z, d_output = list(d_states), list(d_z), d_top[t]
-                for layer in reversed(range(num_layers)):
-                    d_h, d_c = d_states[layer]
-                    d_z_t, d_c = _lstm_cell_gradient(d_h + d_output, d_c, tuple(v[t] for v in saved[layer]))
-                    d_z[layer] = d_z[layer].write(t, d_z_t)
-                    d_back = tf.matmul(d_z_t, transposed[layer])
-                    if layer == 0:
-                        d_states[layer] = (d_back, d_c)
-                    else:  # split into the gradient of the layer below's output and of this layer's h
-                        d_output, d_h = tf.split(d_back, 2, axis=1)
-                        d_states[layer] = (d_h, d_c)
-                return t - 1, d_states, d_z
-
-            _, d_states, d_z = tf.while_loop(lambda t, *_: t >= 0, backward,
-                                             (tf.constant(time - 1), d_states, [arrays() for _ in range(num_layers)]))
-            d_z = [tf.transpose(array.stack(), [1, 0, 2]) for array in d_z]
-            d_recurrent = [_recurrent_kernel_gradient(_previous_states(tensors[2 * i], sequences[i]), d_z[i])
-                           for i in range(num_layers)]
-            d_kernels = [_recurrent_kernel_gradient(sequences[i - 1], d_z[i]) for i in range(1, num_layers)]
-            d_biases = [tf.reduce_sum(d_z[i], axis=[0, 1]) for i in range(1, num_layers)]
-            return [d_z[0], *[d for pair in d_states for d in pair], *d_recurrent, *d_kernels, *d_biases]
-
-        final = [s for pair in states for s in pair]
-        return (sequences[-1], *final), gradient
-
-    return run(projected, *flat_states, *recurrent_kernels, *upper_kernels, *upper_biases)
-
-
 def _gru_cell(input_part, recurrent_part, h):
     """input_part x W + b_in, recurrent_part h W_r + b_r [batch, 3 units] (Keras' gate order z, r, h)
     -> (new h, what the gradient needs)."""
@@ -149,70 +71,292 @@ def _gru_cell(input_part, recurrent_part, h):
     return z * h + (1 - z) * candidate, (h, z, r, r_h, candidate)
 
 
-@tf.custom_gradient
-def _gru_recurrence(projected, h, recurrent_kernel, recurrent_bias):
-    """projected [batch, time, 3 units] (x W + input bias) -> (outputs [batch, time, units], h).
+def _layer_norm(h, gamma, beta, epsilon):
+    """h [batch, units] -> (gamma * normalised h + beta in h's dtype, and for the gradient the normalised
+    h and 1 / its standard deviation [batch, 1], float32). Computed in float32, as Keras does."""
+    x = tf.cast(h, tf.float32)
+    mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+    inverse_std = tf.math.rsqrt(variance + epsilon)
+    normalised = (x - mean) * inverse_std
+    return tf.cast(normalised * gamma + beta, h.dtype), normalised, inverse_std
 
-    Keras' GRU with reset_after=True: the reset gate multiplies the recurrent part of the
-    candidate after its matmul, as cuDNN does.
+
+def _layer_norm_gradient(d_output, normalised, inverse_std, gamma):
+    """The gradient of _layer_norm's h from that of its output d_output [batch, units]."""
+    d_normalised = tf.cast(d_output, tf.float32) * gamma
+    d_x = inverse_std * (d_normalised - tf.reduce_mean(d_normalised, axis=-1, keepdims=True)
+                         - normalised * tf.reduce_mean(d_normalised * normalised, axis=-1, keepdims=True))
+    return tf.cast(d_x, d_output.dtype)
+
+
+class _LSTMCells:
+    """The LSTM's part of the wavefront. Per layer it takes (recurrent kernel,) for the first layer,
+    whose input projection is done before the loop, and (kernel, recurrent kernel, bias) above."""
+
+    states, saved, terms = 2, 6, 1  # (h, c); what _lstm_cell keeps for its gradient; d_z per step
+
+    def prepare(self, layer, weights):
+        if layer == 0:
+            return weights
+        kernel, recurrent_kernel, bias = weights
+        # [input, h] x [kernel; recurrent kernel]: one matmul per step.
+        return tf.concat([kernel, recurrent_kernel], axis=0), bias
+
+    def forward(self, layer, inputs, states, prepared):
+        """inputs: the projected input [batch, 4 units] (layer 0) or the layer below's output."""
+        h, c = states
+        if layer == 0:
+            z = inputs + tf.matmul(h, prepared[0])
+        else:
+            z = tf.matmul(tf.concat([inputs, h], axis=1), prepared[0]) + prepared[1]
+        h, c, saved = _lstm_cell(z, c)
+        return h, (h, c), saved
+
+    def prepare_gradient(self, layer, prepared):
+        return tf.transpose(prepared[0])  # once: a transposing matmul in every step is slower here
+
+    def backward(self, layer, d_h, d_states, saved, transposed):
+        """-> (gradient of the layer's input, or None for layer 0; of the incoming states; per-step terms)."""
+        d_z, d_c = _lstm_cell_gradient(d_h, d_states[1], saved)
+        d_back = tf.matmul(d_z, transposed)
+        if layer == 0:
+            return None, (d_back, d_c), (d_z,)
+        d_input, d_h = tf.split(d_back, 2, axis=1)
+        return d_input, (d_h, d_c), (d_z,)
+
+    def weight_gradients(self, layer, terms, inputs, previous_h):
+        """terms [batch, time, ...] as `backward` returned them; inputs: the layer's inputs (upper layers)."""
+        (d_z,) = terms
+        d_recurrent = _recurrent_kernel_gradient(previous_h, d_z)
+        if layer == 0:
+            return d_z, (d_recurrent,)  # the gradient of the projected inputs, of the weights
+        return None, (_recurrent_kernel_gradient(inputs, d_z), d_recurrent, tf.reduce_sum(d_z, axis=[0, 1]))
+
+
+class _GRUCells:
+    """The GRU's part of the wavefront (Keras' GRU with reset_after=True: the reset gate multiplies
+    the recurrent part of the candidate after its matmul, as cuDNN does). Per layer it takes
+    (recurrent kernel, recurrent bias) for the first layer and (kernel, recurrent kernel, bias
+    [2, 3 units]) above."""
+
+    states, saved, terms = 1, 5, 2  # (h,); what _gru_cell keeps for its gradient; d_x, d_inner per step
+
+    def prepare(self, layer, weights):
+        return weights
+
+    def forward(self, layer, inputs, states, prepared):
+        """inputs: the projected input [batch, 3 units] (layer 0) or the layer below's output."""
+        if layer == 0:
+            input_part, (recurrent_kernel, recurrent_bias) = inputs, prepared
+        else:
+            kernel, recurrent_kernel, bias = prepared
+            input_part, recurrent_bias = tf.matmul(inputs, kernel) + bias[0], bias[1]
+        (h,) = states
+        h, saved = _gru_cell(input_part, tf.matmul(h, recurrent_kernel) + recurrent_bias, h)
+        return h, (h,), saved
+
+    def prepare_gradient(self, layer, prepared):
+        if layer == 0:
+            return (tf.transpose(prepared[0]),)
+        return tf.transpose(prepared[1]), tf.transpose(prepared[0])
+
+    def backward(self, layer, d_h, d_states, saved, transposed):
+        previous_h, z, r, r_h, candidate = saved
+        d_candidate = d_h * (1 - z) * (1 - candidate * candidate)
+        d_z = d_h * (previous_h - candidate) * z * (1 - z)
+        d_r = d_candidate * r_h * r * (1 - r)
+        d_x = tf.concat([d_z, d_r, d_candidate], axis=1)  # of the input part
+        d_inner = tf.concat([d_z, d_r, d_candidate * r], axis=1)  # of the recurrent part
+        d_previous_h = d_h * z + tf.matmul(d_inner, transposed[0])
+        d_input = None if layer == 0 else tf.matmul(d_x, transposed[1])
+        return d_input, (d_previous_h,), (d_x, d_inner)
+
+    def weight_gradients(self, layer, terms, inputs, previous_h):
+        d_x, d_inner = terms
+        d_recurrent = _recurrent_kernel_gradient(previous_h, d_inner)
+        d_recurrent_bias = tf.reduce_sum(d_inner, axis=[0, 1])
+        if layer == 0:
+            return d_x, (d_recurrent, d_recurrent_bias)
+        return None, (_recurrent_kernel_gradient(inputs, d_x), d_recurrent,
+                      tf.stack([tf.reduce_sum(d_x, axis=[0, 1]), d_recurrent_bias]))
+
+
+def _wavefront(cells, projected, states, weights, norms, epsilon, residual, masks):
+    """All layers of a stack, a timestep at a time for every layer (see lstm_stack).
+
+    The timesteps are a tf.while_loop: TensorFlow overlaps its iterations, so step t + 1 of
+    layer 0 runs beside step t of layer 1, and the graph stays small (unrolled, it took about
+    2 s longer to build and measured no faster).
     """
-    initial_h, steps, outputs = h, [], []
-    for projected_t in tf.unstack(projected, axis=1):
-        h, saved = _gru_cell(projected_t, tf.matmul(h, recurrent_kernel) + recurrent_bias, h)
-        steps.append(saved)
-        outputs.append(h)
-    outputs = tf.stack(outputs, axis=1)
+    num_layers, time, n = len(weights), projected.shape[1], cells.states
+    structure = {"states": [tuple(states[n * i: n * (i + 1)]) for i in range(num_layers)],
+                 "weights": [tuple(w) for w in weights], "norms": list(norms), "masks": list(masks)}
+    lower = range(num_layers - 1)  # the layers whose output feeds another inside the loop
+    transformed = bool(norms or residual or masks)  # a lower layer's output is not its h
 
-    def gradient(d_outputs, d_h):
-        d_h = _zeros_if_none(d_h, h)
-        transposed_kernel = tf.transpose(recurrent_kernel)  # once: a transposing matmul is slower here
-        d_x, d_inner = [None] * len(steps), [None] * len(steps)
-        d_outputs = tf.unstack(d_outputs, axis=1)
-        for t in reversed(range(len(steps))):
-            previous_h, z, r, r_h, candidate = steps[t]
-            d_h = d_h + d_outputs[t]
-            d_candidate = d_h * (1 - z) * (1 - candidate * candidate)
-            d_z = d_h * (previous_h - candidate) * z * (1 - z)
-            d_r = d_candidate * r_h * r * (1 - r)
-            d_x[t] = tf.concat([d_z, d_r, d_candidate], axis=1)
-            d_inner[t] = tf.concat([d_z, d_r, d_candidate * r], axis=1)
-            d_h = d_h * z + tf.matmul(d_inner[t], transposed_kernel)
-        d_inner = tf.stack(d_inner, axis=1)
-        return (tf.stack(d_x, axis=1), d_h, _recurrent_kernel_gradient(_previous_states(initial_h, outputs), d_inner),
-                tf.reduce_sum(d_inner, axis=[0, 1]))
+    @tf.custom_gradient
+    def run(projected, *flat):
+        w = tf.nest.pack_sequence_as(structure, list(flat))
+        prepared = [cells.prepare(layer, weights) for layer, weights in enumerate(w["weights"])]
+        steps = tf.transpose(projected, [1, 0, 2])  # [time, batch, gates * units]
+        masks = [tf.transpose(m, [1, 0, 2]) for m in w["masks"]]  # [time, batch, units]
 
-    return (outputs, h), gradient
+        def between(layer, t, h, below):
+            """Layer `layer`'s output at step t as the layer above takes it, and what the gradient needs."""
+            saved = ()
+            if norms:
+                gamma, beta = w["norms"][layer]
+                h, normalised, inverse_std = _layer_norm(h, gamma, beta, epsilon)
+                saved = (normalised, inverse_std)
+            if residual and layer > 0:
+                h = h + below
+            if masks:
+                h = h * masks[layer][t]
+            return h, saved
+
+        def forward(t, states, sequences, inputs, saved):
+            new_states, new_sequences, new_inputs, new_saved, below = [], [], [], [], steps[t]
+            for layer in range(num_layers):
+                h, layer_states, cell = cells.forward(layer, below, states[layer], prepared[layer])
+                new_states.append(layer_states)
+                new_sequences.append(sequences[layer].write(t, h))
+                if layer < num_layers - 1 and transformed:
+                    below, norm = between(layer, t, h, below)
+                    new_inputs.append(inputs[layer].write(t, below))
+                    cell = cell + norm
+                else:
+                    below = h
+                new_saved.append(tuple(array.write(t, value) for array, value in zip(saved[layer], cell)))
+            return t + 1, new_states, new_sequences, new_inputs, new_saved
+
+        arrays = lambda dtype=projected.dtype: tf.TensorArray(dtype, size=time)  # noqa: E731
+        norm_arrays = lambda: (arrays(tf.float32), arrays(tf.float32)) if norms else ()  # noqa: E731
+        _, states, sequences, inputs, saved = tf.while_loop(
+            lambda t, *_: t < time, forward,
+            (tf.constant(0), w["states"], [arrays() for _ in range(num_layers)],
+             [arrays() for _ in lower] if transformed else [],
+             [tuple(arrays() for _ in range(cells.saved)) + (norm_arrays() if layer < num_layers - 1 else ())
+              for layer in range(num_layers)]))
+        sequences = [tf.transpose(o.stack(), [1, 0, 2]) for o in sequences]  # [batch, time, units] per layer
+        # The input of each layer above the first, [batch, time, units]:
+        inputs = [tf.transpose(i.stack(), [1, 0, 2]) for i in inputs] if transformed else sequences[:-1]
+        saved = [tuple(array.stack() for array in layer) for layer in saved]  # [time, ...] per value
+
+        def gradient(d_top, *d_rest):
+            d_top_input = d_rest[0] if num_layers > 1 else None
+            d_final = d_rest[1:] if num_layers > 1 else d_rest
+            d_states = [tuple(_zeros_if_none(d_final[n * i + j], states[i][j]) for j in range(n))
+                        for i in range(num_layers)]
+            d_top = tf.transpose(d_top, [1, 0, 2])
+            if d_top_input is not None:
+                d_top_input = tf.transpose(d_top_input, [1, 0, 2])
+            transposed = [cells.prepare_gradient(layer, p) for layer, p in enumerate(prepared)]
+
+            def backward(t, d_states, d_terms, d_between):
+                d_states, d_terms, d_between = list(d_states), list(d_terms), list(d_between)
+                d_h_above, d_residual = d_top[t], None  # of this layer's h; of its input, by the residual
+                for layer in reversed(range(num_layers)):
+                    d_input, d_states[layer], terms = cells.backward(
+                        layer, d_states[layer][0] + d_h_above, d_states[layer],
+                        tuple(v[t] for v in saved[layer][:cells.saved]), transposed[layer])
+                    d_terms[layer] = tuple(array.write(t, term) for array, term in zip(d_terms[layer], terms))
+                    if layer == 0:
+                        break
+                    if layer == num_layers - 1 and d_top_input is not None:
+                        d_input = d_input + d_top_input[t]
+                    if d_residual is not None:
+                        d_input = d_input + d_residual
+                    # back through `between` of the layer below
+                    if masks:
+                        d_input = d_input * masks[layer - 1][t]
+                    d_residual = d_input if residual and layer - 1 > 0 else None
+                    if norms:
+                        d_between[layer - 1] = d_between[layer - 1].write(t, d_input)
+                        normalised, inverse_std = saved[layer - 1][-2][t], saved[layer - 1][-1][t]
+                        d_input = _layer_norm_gradient(d_input, normalised, inverse_std, w["norms"][layer - 1][0])
+                    d_h_above = d_input
+                return t - 1, d_states, d_terms, d_between
+
+            _, d_states, d_terms, d_between = tf.while_loop(
+                lambda t, *_: t >= 0, backward,
+                (tf.constant(time - 1), d_states, [tuple(arrays() for _ in range(cells.terms))
+                                                   for _ in range(num_layers)],
+                 [arrays() for _ in lower] if norms else []))
+            d_weights = []
+            for layer, terms in enumerate(d_terms):
+                terms = tuple(tf.transpose(array.stack(), [1, 0, 2]) for array in terms)  # [batch, time, ...]
+                previous_h = _previous_states(w["states"][layer][0], sequences[layer])
+                d_layer_inputs, d_layer_weights = cells.weight_gradients(
+                    layer, terms, inputs[layer - 1] if layer else None, previous_h)
+                d_projected = d_layer_inputs if layer == 0 else d_projected
+                d_weights.append(d_layer_weights)
+            d_norms = []
+            for layer, array in enumerate(d_between):  # d_gamma, d_beta: sums over time and batch
+                d_output = tf.cast(array.stack(), tf.float32)  # [time, batch, units]
+                d_norms.append((tf.reduce_sum(d_output * saved[layer][-2], axis=[0, 1]),
+                                tf.reduce_sum(d_output, axis=[0, 1])))
+            d = {"states": d_states, "weights": d_weights, "norms": d_norms, "masks": [None] * len(masks)}
+            return [d_projected, *tf.nest.flatten(d)]
+
+        final = [s for layer_states in states for s in layer_states]
+        return (sequences[-1], *inputs[-1:], *final), gradient
+
+    outputs, *rest = run(projected, *tf.nest.flatten(structure))
+    top_inputs = rest.pop(0) if num_layers > 1 else None
+    return outputs, rest, top_inputs
 
 
-# The recurrences take the recurrent weights as tensors (a variable would need tf.custom_gradient's
+# The recurrences take the weights as tensors (a variable would need tf.custom_gradient's
 # `variables` protocol); their gradients flow back to the variables through the conversion.
 
-def lstm_stack(inputs, states, weights):
-    """Stacked Keras LSTM layers: inputs [batch, time, features] -> (outputs of the top layer
-    [batch, time, units], new states), states a flat list (h, c per layer), weights a list of
-    (kernel, recurrent kernel, bias) per layer.
+_STACK_DOC = """inputs [batch, time, features] -> (outputs of the top layer [batch, time, units], new
+    states (a flat list, {states} per layer), the top layer's inputs [batch, time, units] or None
+    for one layer). weights: a list of (kernel, recurrent kernel, bias) per layer, Keras' layout.
+
+    The output of each layer but the top one reaches the next as dropout(layer_norm(h) + x):
+    `norms`, (gamma, beta) [units] per lower layer, Keras' LayerNormalization with `epsilon`;
+    `residual` adds the layer's input x from the second layer on; `masks`, [batch, time, units]
+    per lower layer, multiply it (a dropout mask divided by the keep probability). What follows
+    the top layer is left to the caller, which gets its inputs for a residual.
 
     Timestep t of layer l runs as soon as timestep t of layer l - 1 is done, so two cores work
-    on two layers at once, forward and backward.
-    """
-    tensors = [[tf.convert_to_tensor(w) for w in layer] for layer in weights]
-    projected = _project(inputs, tensors[0][0], tensors[0][2])
-    outputs, *new_states = _lstm_stack(projected, list(states), [w[1] for w in tensors],
-                                       [w[0] for w in tensors[1:]], [w[2] for w in tensors[1:]])
-    return outputs, new_states
+    on two layers at once, forward and backward."""
+
+
+def _tensors(weights, norms, masks):
+    weights = [[tf.convert_to_tensor(w) for w in layer] for layer in weights]
+    norms = [tuple(tf.convert_to_tensor(v, tf.float32) for v in norm) for norm in norms]
+    return weights, norms, [tf.convert_to_tensor(m) for m in masks]
+
+
+def lstm_stack(inputs, states, weights, norms=(), epsilon=1e-3, residual=False, masks=()):
+    weights, norms, masks = _tensors(weights, norms, masks)
+    kernel, recurrent_kernel, bias = weights[0]
+    return _wavefront(_LSTMCells(), _project(inputs, kernel, bias), list(states),
+                      [(recurrent_kernel,)] + weights[1:], norms, epsilon, residual, masks)
+
+
+def gru_stack(inputs, states, weights, norms=(), epsilon=1e-3, residual=False, masks=()):
+    weights, norms, masks = _tensors(weights, norms, masks)
+    kernel, recurrent_kernel, bias = weights[0]  # bias [2, 3 units]: input bias, recurrent bias
+    return _wavefront(_GRUCells(), _project(inputs, kernel, bias[0]), list(states),
+                      [(recurrent_kernel, bias[1])] + weights[1:], norms, epsilon, residual, masks)
+
+
+lstm_stack.__doc__ = "Stacked Keras LSTM layers: " + _STACK_DOC.format(states="h, c")
+gru_stack.__doc__ = "Stacked Keras GRU layers (reset_after=True): " + _STACK_DOC.format(states="h")
 
 
 def lstm_sequence(inputs, h, c, kernel, recurrent_kernel, bias):
     """Keras LSTM maths: inputs [batch, time, features] -> (outputs [batch, time, units], h, c)."""
-    outputs, (h, c) = lstm_stack(inputs, [h, c], [(kernel, recurrent_kernel, bias)])
+    outputs, (h, c), _ = lstm_stack(inputs, [h, c], [(kernel, recurrent_kernel, bias)])
     return outputs, h, c
 
 
 def gru_sequence(inputs, h, kernel, recurrent_kernel, bias):
     """Keras GRU (reset_after=True) maths, bias [2, 3 units]: inputs -> (outputs [batch, time, units], h)."""
-    bias = tf.convert_to_tensor(bias)
-    return _gru_recurrence(_project(inputs, kernel, bias[0]), h, tf.convert_to_tensor(recurrent_kernel), bias[1])
-
+    outputs, (h,), _ = gru_stack(inputs, [h], [(kernel, recurrent_kernel, bias)])
+    return outputs, h
 
 
 def lstm_step(input_part, h, c, recurrent_kernel):

@@ -56,7 +56,8 @@ def time_training_step(model: ModelConfig, train: TrainConfig, steps: int, warmu
                                             train.seq_length + 1).astype(np.uint8)
     batches = Batches(ids, train.batch_size, train.seq_length)
     vocab = Vocab(chr(32 + i) for i in range(model.vocab_size))
-    name = f"{model.model}_{model.num_layers}x{model.rnn_size}"
+    name = f"{model.model}_{model.num_layers}x{model.rnn_size}" + "_layer_norm" * model.layer_norm + \
+        "_residual" * model.residual
     _reset_peak_rss()
     trainer = Trainer(RunConfig(model, train, run_name=name), vocab, batches, ids[:100],
                       os.path.join(work_dir, name), work_dir, recurrence=recurrence, strategy=strategy,
@@ -70,6 +71,7 @@ def time_training_step(model: ModelConfig, train: TrainConfig, steps: int, warmu
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times[warmup:])
     return {"model": model.model, "num_layers": model.num_layers, "rnn_size": model.rnn_size,
+            "layer_norm": model.layer_norm, "residual": model.residual,
             "seconds_per_batch": seconds, "chars_per_second": train.batch_size * train.seq_length / seconds,
             "gflop_per_second": training_flops_per_batch(model, train.batch_size, train.seq_length) / seconds / 1e9,
             "peak_rss_mib": _peak_rss_mib(), "cpu_recurrence": trainer.model.cpu_recurrence, "final_loss": loss}
