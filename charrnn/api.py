@@ -56,7 +56,7 @@ class CharModel:
         batch_size 1 reads the text as one stream, so every character has all of its context.
         """
         if batch_size not in self._evaluators:
-            self._evaluators[batch_size] = Evaluator(self.model, batch_size, self.config.train.seq_length)
+            self._evaluators[batch_size] = Evaluator(self.model, self.config.train.seq_length, batch_size)
         return self._evaluators[batch_size].score(self.vocab.encode(text)).nats_per_char
 
 

@@ -24,7 +24,8 @@ flags.DEFINE_string("data_dir", None, "Training text folder, if it has moved sin
                     "recorded in config.json).")
 flags.DEFINE_string("input_file", None, "Training text file, if it has moved since training.")
 flags.DEFINE_string("encoding", None, "Encoding of the text (default: the one training used).")
-flags.DEFINE_integer("batch_size", None, "Streams scored in parallel (default: the run's batch_size).",
+flags.DEFINE_integer("batch_size", None, "Streams scored side by side (default: one per 12,500 characters, at "
+                     "most 64; each starts from a zero state).",
                      lower_bound=1)
 flags.adopt_module_key_flags(cli)  # the shared flags cli defined show in --help
 FLAGS = flags.FLAGS
@@ -57,7 +58,7 @@ def main(argv):
     from charrnn.inference.scoring import Evaluator
 
     model = load(FLAGS.save_dir, FLAGS.checkpoint, on_skip=cli.warn).model
-    score = Evaluator(model, FLAGS.batch_size or run.train.batch_size, run.train.seq_length).score(ids, progress=True)
+    score = Evaluator(model, run.train.seq_length, FLAGS.batch_size).score(ids, progress=True)
     print(f"{what}: {score.nats_per_char:.4f} nats/char, {score.bits_per_char:.4f} bits/char, "
           f"perplexity {score.perplexity:.3f} ({score.num_predicted:,} characters scored)")
 

@@ -54,6 +54,17 @@ def test_cpu_recurrence_matches_keras_layers_and_shares_their_checkpoints(tmp_pa
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("cell_type, options", [("lstm", {}), ("gru", {}), ("lstm", DEEP), ("gru", DEEP),
+                                                 ("lstm", dict(num_layers=1))])
+def test_the_forward_pass_for_scoring_gives_the_differentiable_pass_s_logits_and_states(cell_type, options):
+    """Scoring calls the model with differentiable=False: nothing kept for a gradient, same numbers."""
+    model = build(cell_type, recurrence="cpu", **options)
+    ids = tf.constant(np.random.default_rng(5).integers(0, 11, (3, 9)), tf.int32)
+    states = tuple(tf.random.stateless_normal([3, 8], seed=[i, 2]) for i in range(len(model.zero_state(1))))
+    for a, b in zip(tf.nest.flatten(model(ids, states, differentiable=False)), tf.nest.flatten(model(ids, states))):
+        np.testing.assert_allclose(a, b, atol=1e-6, rtol=1e-6)
+
+
 @pytest.mark.parametrize("cell_type, options", [("lstm", {}), ("gru", dict(layer_norm=True, residual=True))])
 def test_mixed_precision_keeps_float32_variables_logits_and_states(cell_type, options):
     model = build(cell_type, recurrence="cpu", dtype_policy="mixed_bfloat16", **options)

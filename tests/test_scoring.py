@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from charrnn.core.config import ModelConfig
-from charrnn.inference.scoring import Evaluator
+from charrnn.inference.scoring import CHARS_PER_CALL, Evaluator, streams_for
 from charrnn.model.network import CharRNN
 
 VOCAB_SIZE = 5
@@ -30,7 +30,7 @@ def test_score_of_a_known_model_matches_the_closed_form():
     probs = np.array([0.4, 0.3, 0.15, 0.1, 0.05])
     ids = np.random.default_rng(1).integers(0, VOCAB_SIZE, 997).astype(np.uint8)
     expected = -np.mean(np.log(probs)[ids[1:]])  # every character but the first, predicted once
-    score = Evaluator(constant_model(np.log(probs)), batch_size=4, seq_length=9).score(ids)
+    score = Evaluator(constant_model(np.log(probs)), seq_length=9, batch_size=4).score(ids)
     assert score.num_predicted == 996
     assert score.nats_per_char == pytest.approx(expected, rel=1e-5)
     assert score.bits_per_char == pytest.approx(expected / math.log(2), rel=1e-5)
@@ -42,12 +42,14 @@ def test_one_stream_equals_the_model_run_over_the_whole_text():
     model.build_variables()
     ids = np.random.default_rng(2).integers(0, VOCAB_SIZE, 61).astype(np.uint8)
     expected = np.mean(stream_nats(model, ids))
-    assert Evaluator(model, batch_size=1, seq_length=7).score(ids).nats_per_char == pytest.approx(expected, rel=1e-5)
+    assert Evaluator(model, seq_length=7, batch_size=1).score(ids).nats_per_char == pytest.approx(expected, rel=1e-5)
 
 
-def test_several_streams_equal_the_model_run_over_each_stream_with_its_state_carried():
+@pytest.mark.parametrize("chars_per_call", [4 * 7, 4 * 14, CHARS_PER_CALL])
+def test_several_streams_equal_the_model_run_over_each_stream_with_its_state_carried(chars_per_call):
     """Batched scoring (validation, charrnn.evaluate) is each stream scored alone from a zero state:
-    every pair once, the state carried across windows, the last stream shorter (padding masked)."""
+    every pair once, the state carried across windows of 7 or 14 steps (or one window of 28), the
+    last stream shorter (padding masked)."""
     model = CharRNN(ModelConfig(vocab_size=VOCAB_SIZE, rnn_size=8, num_layers=2))
     model.build_variables()
     rng = np.random.default_rng(4)
@@ -57,8 +59,19 @@ def test_several_streams_equal_the_model_run_over_each_stream_with_its_state_car
     stream_length, nats = 24, []
     for start in range(0, 94, stream_length):
         nats.extend(stream_nats(model, ids[start:min(start + stream_length, 94) + 1]))
-    score = Evaluator(model, batch_size=4, seq_length=7).score(ids)  # windows of 7 cut every stream
+    evaluator = Evaluator(model, seq_length=7, batch_size=4, chars_per_call=chars_per_call)
+    assert evaluator.window(94) == min(chars_per_call // 4, 28)
+    score = evaluator.score(ids)
     assert score.num_predicted == len(nats) == 94
     assert score.nats_per_char == pytest.approx(np.mean(nats), rel=1e-5)
-    one_stream = Evaluator(model, batch_size=1, seq_length=7).score(ids).nats_per_char
+    one_stream = Evaluator(model, seq_length=7, batch_size=1).score(ids).nats_per_char
     assert abs(one_stream - score.nats_per_char) > 1e-3  # the streams' zero states make a difference
+
+
+def test_a_long_text_is_read_as_one_stream_per_12_500_characters_up_to_64():
+    """Each stream starts from a zero state: streams of 12,500 characters keep the context lost
+    under 0.002 nats/char for the default model (docs/evaluation.md); past 64 none ran faster."""
+    assert [streams_for(n) for n in (1, 12_499, 25_000, 50_000, 800_000, 10**8)] == [1, 1, 2, 4, 64, 64]
+    model = constant_model(np.log(np.full(VOCAB_SIZE, 1 / VOCAB_SIZE)))
+    assert Evaluator(model, seq_length=7).streams(30_000) == 2
+    assert Evaluator(model, seq_length=7, batch_size=5).streams(30_000) == 5

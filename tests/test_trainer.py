@@ -269,7 +269,7 @@ trainer = Trainer(run, vocab, train, splits.val, folder + "/save", folder + "/lo
 memory, report = {}, trainer._report
 def measured_report(result, *args):
     report(result, *args)
-    if result.step in (300, 1400):
+    if result.step >= 300 and result.step % 100 == 0:
         memory[result.step] = anonymous_mib()
 trainer._report = measured_report
 trainer.train()
@@ -281,12 +281,14 @@ def test_a_long_run_holds_its_memory_flat(tmp_path):
     """1,100 steps after the first validation, which builds the scoring and sampling graphs. Each
     Python number a step handed to TensorFlow stayed in its eager runtime's cache (the step, its
     loss and four other scalars logged to TensorBoard, the step for the learning rate): 9 MiB over
-    2,000 steps of this model."""
+    2,000 steps of this model. What a validation allocates and frees moves the resident size by up
+    to 10 MiB from one sample to the next (measured), so the lowest of the last samples is compared
+    with the lowest of the first: a leak raises the floor."""
     result = subprocess.run([sys.executable, "-c", MEMORY_OVER_A_LONG_RUN, VERSE, str(tmp_path)], env=clean_env(),
                             capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    memory = json.loads(result.stdout)
-    assert memory["1400"] - memory["300"] < 2.0, memory
+    memory = [mib for _, mib in sorted((int(step), mib) for step, mib in json.loads(result.stdout).items())]
+    assert len(memory) == 12 and min(memory[-4:]) - min(memory[:4]) < 2.0, memory
 
 
 def test_checkpoint_bytes_estimates_the_files(tmp_path):

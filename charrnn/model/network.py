@@ -126,13 +126,16 @@ class CharRNN(keras.Model):
         cell = layer.cell
         return [tf.cast(v, dtype) for v in (cell.kernel, cell.recurrent_kernel, cell.bias)]
 
-    def call(self, ids, states, training=False):
-        """ids [batch, time] int -> (logits [batch, time, vocab] float32, new states, float32)."""
+    def call(self, ids, states, training=False, differentiable=True):
+        """ids [batch, time] int -> (logits [batch, time, vocab] float32, new states, float32).
+
+        differentiable=False (scoring): the CPU path keeps nothing for a gradient; no gradient
+        may then be taken."""
         x = self.embedding(ids)
         if self.config.embedding_dropout:
             x = self.embedding_dropout(x, training=training)
         if self.cpu_recurrence and x.shape[1] is not None and all(layer.built for layer in self.rnn_layers):
-            return self._cpu_stack(x, states, training)
+            return self._cpu_stack(x, states, training, differentiable)
         new_states = []
         layer_dropouts = [getattr(self, f"dropout_{i}") for i in range(self.config.num_layers)]
         for i, (layer, dropout) in enumerate(zip(self.rnn_layers, layer_dropouts)):
@@ -141,7 +144,7 @@ class CharRNN(keras.Model):
             x = dropout(self._between_layers(i, outputs, x), training=training)
         return self._logits(x), tuple(new_states)
 
-    def _cpu_stack(self, x, states, training):
+    def _cpu_stack(self, x, states, training, differentiable):
         """`call` on the CPU path, x [batch, time, embedding] -> (logits, states): the layer norms,
         residual connections and dropout between the layers run inside charrnn.model.recurrent's
         wavefront; those after the top layer here."""
@@ -156,7 +159,7 @@ class CharRNN(keras.Model):
         stack = recurrent.lstm_stack if self.config.model == "lstm" else recurrent.gru_stack
         outputs, new_states, top_inputs = stack(
             x, [tf.cast(s, x.dtype) for s in states], [self._weights(layer, x.dtype) for layer in self.rnn_layers],
-            norms, epsilon, self.config.residual, masks)
+            norms, epsilon, self.config.residual, masks, differentiable)
         top = self.config.num_layers - 1
         x = getattr(self, f"dropout_{top}")(self._between_layers(top, outputs, top_inputs), training=training)
         return self._logits(x), tuple(tf.cast(s, tf.float32) for s in new_states)

@@ -181,25 +181,30 @@ class _GRUCells:
                       tf.stack([tf.reduce_sum(d_x, axis=[0, 1]), d_recurrent_bias]))
 
 
-def _wavefront(cells, projected, states, weights, norms, epsilon, residual, masks):
+def _wavefront(cells, projected, states, weights, norms, epsilon, residual, masks, differentiable):
     """All layers of a stack, a timestep at a time for every layer (see lstm_stack).
 
     The timesteps are a tf.while_loop: TensorFlow overlaps its iterations, so step t + 1 of
     layer 0 runs beside step t of layer 1, and the graph stays small (unrolled, it took about
-    2 s longer to build and measured no faster).
+    2 s longer to build and measured no faster). Not `differentiable`, it keeps none of what a
+    gradient would need.
     """
     num_layers, time, n = len(weights), projected.shape[1], cells.states
     structure = {"states": [tuple(states[n * i: n * (i + 1)]) for i in range(num_layers)],
                  "weights": [tuple(w) for w in weights], "norms": list(norms), "masks": list(masks)}
     lower = range(num_layers - 1)  # the layers whose output feeds another inside the loop
     transformed = bool(norms or residual or masks)  # a lower layer's output is not its h
+    arrays = lambda dtype=projected.dtype: tf.TensorArray(dtype, size=time)  # noqa: E731
+    norm_arrays = lambda: (arrays(tf.float32), arrays(tf.float32)) if norms else ()  # noqa: E731
 
-    @tf.custom_gradient
-    def run(projected, *flat):
+    def forward_pass(projected, flat, keep):
+        """The loop; `keep`: everything the gradient needs, else only the top layer's output and inputs."""
         w = tf.nest.pack_sequence_as(structure, list(flat))
         prepared = [cells.prepare(layer, weights) for layer, weights in enumerate(w["weights"])]
         steps = tf.transpose(projected, [1, 0, 2])  # [time, batch, gates * units]
         masks = [tf.transpose(m, [1, 0, 2]) for m in w["masks"]]  # [time, batch, units]
+        sequence_layers = [layer for layer in range(num_layers) if keep or layer >= num_layers - 2]
+        input_layers = [layer for layer in lower if keep or layer == num_layers - 2] if transformed else []
 
         def between(layer, t, h, below):
             """Layer `layer`'s output at step t as the layer above takes it, and what the gradient needs."""
@@ -219,28 +224,38 @@ def _wavefront(cells, projected, states, weights, norms, epsilon, residual, mask
             for layer in range(num_layers):
                 h, layer_states, cell = cells.forward(layer, below, states[layer], prepared[layer])
                 new_states.append(layer_states)
-                new_sequences.append(sequences[layer].write(t, h))
+                if layer in sequence_layers:
+                    new_sequences.append(sequences[len(new_sequences)].write(t, h))
                 if layer < num_layers - 1 and transformed:
                     below, norm = between(layer, t, h, below)
-                    new_inputs.append(inputs[layer].write(t, below))
+                    if layer in input_layers:
+                        new_inputs.append(inputs[len(new_inputs)].write(t, below))
                     cell = cell + norm
                 else:
                     below = h
-                new_saved.append(tuple(array.write(t, value) for array, value in zip(saved[layer], cell)))
+                if keep:
+                    new_saved.append(tuple(array.write(t, value) for array, value in zip(saved[layer], cell)))
             return t + 1, new_states, new_sequences, new_inputs, new_saved
 
-        arrays = lambda dtype=projected.dtype: tf.TensorArray(dtype, size=time)  # noqa: E731
-        norm_arrays = lambda: (arrays(tf.float32), arrays(tf.float32)) if norms else ()  # noqa: E731
         _, states, sequences, inputs, saved = tf.while_loop(
             lambda t, *_: t < time, forward,
-            (tf.constant(0), w["states"], [arrays() for _ in range(num_layers)],
-             [arrays() for _ in lower] if transformed else [],
+            (tf.constant(0), w["states"], [arrays() for _ in sequence_layers], [arrays() for _ in input_layers],
              [tuple(arrays() for _ in range(cells.saved)) + (norm_arrays() if layer < num_layers - 1 else ())
-              for layer in range(num_layers)]))
-        sequences = [tf.transpose(o.stack(), [1, 0, 2]) for o in sequences]  # [batch, time, units] per layer
-        # The input of each layer above the first, [batch, time, units]:
-        inputs = [tf.transpose(i.stack(), [1, 0, 2]) for i in inputs] if transformed else sequences[:-1]
+              for layer in range(num_layers)] if keep else []))
+        # [batch, time, units] by layer: each layer's output, and the input of each layer above the first
+        sequences = {layer: tf.transpose(o.stack(), [1, 0, 2]) for layer, o in zip(sequence_layers, sequences)}
+        if transformed:
+            inputs = {layer + 1: tf.transpose(i.stack(), [1, 0, 2]) for layer, i in zip(input_layers, inputs)}
+        else:
+            inputs = {layer + 1: sequences[layer] for layer in lower if layer in sequences}
         saved = [tuple(array.stack() for array in layer) for layer in saved]  # [time, ...] per value
+        final = [s for layer_states in states for s in layer_states]
+        outputs = (sequences[num_layers - 1], *([inputs[num_layers - 1]] if num_layers > 1 else []), *final)
+        return outputs, w, prepared, masks, states, sequences, inputs, saved
+
+    @tf.custom_gradient
+    def run(projected, *flat):
+        outputs, w, prepared, masks, states, sequences, inputs, saved = forward_pass(projected, flat, keep=True)
 
         def gradient(d_top, *d_rest):
             d_top_input = d_rest[0] if num_layers > 1 else None
@@ -287,7 +302,7 @@ def _wavefront(cells, projected, states, weights, norms, epsilon, residual, mask
                 terms = tuple(tf.transpose(array.stack(), [1, 0, 2]) for array in terms)  # [batch, time, ...]
                 previous_h = _previous_states(w["states"][layer][0], sequences[layer])
                 d_layer_inputs, d_layer_weights = cells.weight_gradients(
-                    layer, terms, inputs[layer - 1] if layer else None, previous_h)
+                    layer, terms, inputs.get(layer), previous_h)
                 d_projected = d_layer_inputs if layer == 0 else d_projected
                 d_weights.append(d_layer_weights)
             d_norms = []
@@ -298,10 +313,12 @@ def _wavefront(cells, projected, states, weights, norms, epsilon, residual, mask
             d = {"states": d_states, "weights": d_weights, "norms": d_norms, "masks": [None] * len(masks)}
             return [d_projected, *tf.nest.flatten(d)]
 
-        final = [s for layer_states in states for s in layer_states]
-        return (sequences[-1], *inputs[-1:], *final), gradient
+        return outputs, gradient
 
-    outputs, *rest = run(projected, *tf.nest.flatten(structure))
+    if differentiable:
+        outputs, *rest = run(projected, *tf.nest.flatten(structure))
+    else:
+        (outputs, *rest), *_ = forward_pass(projected, tf.nest.flatten(structure), keep=False)
     top_inputs = rest.pop(0) if num_layers > 1 else None
     return outputs, rest, top_inputs
 
@@ -317,7 +334,8 @@ _STACK_DOC = """inputs [batch, time, features] -> (outputs of the top layer [bat
     `norms`, (gamma, beta) [units] per lower layer, Keras' LayerNormalization with `epsilon`;
     `residual` adds the layer's input x from the second layer on; `masks`, [batch, time, units]
     per lower layer, multiply it (a dropout mask divided by the keep probability). What follows
-    the top layer is left to the caller, which gets its inputs for a residual.
+    the top layer is left to the caller, which gets its inputs for a residual. Not
+    `differentiable`, nothing is kept for a gradient (scoring: about 1/3 of a training step's work).
 
     Timestep t of layer l runs as soon as timestep t of layer l - 1 is done, so two cores work
     on two layers at once, forward and backward."""
@@ -329,18 +347,20 @@ def _tensors(weights, norms, masks):
     return weights, norms, [tf.convert_to_tensor(m) for m in masks]
 
 
-def lstm_stack(inputs, states, weights, norms=(), epsilon=1e-3, residual=False, masks=()):
+def lstm_stack(inputs, states, weights, norms=(), epsilon=1e-3, residual=False, masks=(),
+               differentiable=True):
     weights, norms, masks = _tensors(weights, norms, masks)
     kernel, recurrent_kernel, bias = weights[0]
     return _wavefront(_LSTMCells(), _project(inputs, kernel, bias), list(states),
-                      [(recurrent_kernel,)] + weights[1:], norms, epsilon, residual, masks)
+                      [(recurrent_kernel,)] + weights[1:], norms, epsilon, residual, masks, differentiable)
 
 
-def gru_stack(inputs, states, weights, norms=(), epsilon=1e-3, residual=False, masks=()):
+def gru_stack(inputs, states, weights, norms=(), epsilon=1e-3, residual=False, masks=(),
+              differentiable=True):
     weights, norms, masks = _tensors(weights, norms, masks)
     kernel, recurrent_kernel, bias = weights[0]  # bias [2, 3 units]: input bias, recurrent bias
     return _wavefront(_GRUCells(), _project(inputs, kernel, bias[0]), list(states),
-                      [(recurrent_kernel, bias[1])] + weights[1:], norms, epsilon, residual, masks)
+                      [(recurrent_kernel, bias[1])] + weights[1:], norms, epsilon, residual, masks, differentiable)
 
 
 lstm_stack.__doc__ = "Stacked Keras LSTM layers: " + _STACK_DOC.format(states="h, c")

@@ -166,7 +166,7 @@ class Trainer:
         self._proposed_total, self._proposed_planned = self.total_steps, self.planned
         self.deadline = distribution.StepDeadline(collective_timeout if self.multi_worker else None)
         self.sampler = Sampler(self.model, vocab)
-        self.evaluator = Evaluator(self.model, train.batch_size, train.seq_length)
+        self.evaluator = Evaluator(self.model, train.seq_length)
 
         batch_spec = tf.TensorSpec([train.batch_size, train.seq_length], tf.int32)
         decisions_spec = tf.TensorSpec([distribution.ChiefDecisions.SIZE], tf.float32)
