@@ -19,11 +19,13 @@ class CharModel:
     """A trained model with its vocabulary, ready to generate and score text.
 
     model: the CharRNN; vocab: its Vocab; config: the RunConfig it was trained with.
+    compile_in_background: a first sample of 1,000 characters or more compiles the faster XLA
+    loop on a second thread for the samples that follow (see Sampler).
     """
 
-    def __init__(self, model, vocab, config):
+    def __init__(self, model, vocab, config, compile_in_background: bool = True):
         self.model, self.vocab, self.config = model, vocab, config
-        self.sampler = Sampler(model, vocab)
+        self.sampler = Sampler(model, vocab, compile_in_background=compile_in_background)
         self._evaluators = {}
 
     def _config(self, temperature, top_k, top_p, sample, seed, num_samples) -> SamplingConfig:
@@ -60,9 +62,11 @@ class CharModel:
         return self._evaluators[batch_size].score(self.vocab.encode(text)).nats_per_char
 
 
-def load(save_dir: str = "save", checkpoint: str = "latest", on_skip=None) -> CharModel:
+def load(save_dir: str = "save", checkpoint: str = "latest", on_skip=None,
+         compile_in_background: bool = True) -> CharModel:
     """The run in `save_dir` at checkpoint 'latest', 'best' or a checkpoint prefix.
 
     A damaged newest checkpoint is passed over for the newest intact one, and on_skip(message) told.
+    One-shot commands pass compile_in_background=False (see CharModel).
     """
-    return CharModel(*checkpoints.load_model(save_dir, checkpoint, on_skip))
+    return CharModel(*checkpoints.load_model(save_dir, checkpoint, on_skip), compile_in_background)

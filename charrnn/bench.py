@@ -118,12 +118,12 @@ def sampling_speed() -> dict:
     from charrnn.model.network import CharRNN
 
     if FLAGS.save_dir:
-        model = load(FLAGS.save_dir, on_skip=cli.warn)
+        model = load(FLAGS.save_dir, on_skip=cli.warn, compile_in_background=False)  # each loop timed alone
     else:
         config = RunConfig(ModelConfig(vocab_size=VOCAB_SIZE), TrainConfig(), run_name="bench")
         network = CharRNN(config.model)
         network.build_variables()
-        model = CharModel(network, Vocab(chr(32 + i) for i in range(VOCAB_SIZE)), config)
+        model = CharModel(network, Vocab(chr(32 + i) for i in range(VOCAB_SIZE)), config, compile_in_background=False)
     speeds = {}
     for batch in sorted({int(n) for n in FLAGS.num_samples}):
         times = []

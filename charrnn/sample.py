@@ -57,7 +57,8 @@ def main(argv):
     cli.import_tensorflow_quietly()
     from charrnn.api import load
 
-    model = load(FLAGS.save_dir, FLAGS.checkpoint, on_skip=cli.warn)
+    # One sample and done: compiling in the background would only delay the exit.
+    model = load(FLAGS.save_dir, FLAGS.checkpoint, on_skip=cli.warn, compile_in_background=False)
     if FLAGS.num_samples == 1:
         # Written as it comes, so memory stays constant however long the sample.
         sys.stdout.write(prime)

@@ -17,7 +17,7 @@ import sys
 sys.modules["charrnn"] = None
 import tensorflow as tf
 model = tf.saved_model.load(sys.argv[1])
-out = model.signatures["generate"](prime=tf.constant("First"), length=tf.constant(60),
+out = model.signatures["generate"](prime=tf.constant("First"), length=tf.constant(600),
                                    temperature=tf.constant(float(sys.argv[2])), seed=tf.constant(int(sys.argv[3])))
 sys.stdout.write(out["text"].numpy().decode("utf-8"))
 """
@@ -39,9 +39,9 @@ def test_the_saved_model_generates_what_charrnn_sample_does_without_charrnn(save
     (root / "standalone.py").write_text(STANDALONE)
     alone = run_module("standalone", root / "exported", temperature, seed, cwd=root)  # runs standalone.py
     assert alone.returncode == 0, alone.stderr
-    sampled = run_module("charrnn.sample", "--prime", "First", "-n", 60, "--seed", seed, *sample_flags, cwd=root)
+    sampled = run_module("charrnn.sample", "--prime", "First", "-n", 600, "--seed", seed, *sample_flags, cwd=root)
     assert sampled.returncode == 0, sampled.stderr
-    assert "First" + alone.stdout + "\n" == sampled.stdout and len(alone.stdout) == 60
+    assert "First" + alone.stdout + "\n" == sampled.stdout and len(alone.stdout) == 600  # three chunks of generation
 
 
 def test_the_saved_model_has_a_one_step_signature(saved_model):

@@ -16,6 +16,7 @@ from charrnn.inference.sampler import (
     SamplingConfig,
     default_prime,
     filter_logits,
+    gumbel_noise,
     pick_next,
     uniform_noise,
 )
@@ -29,9 +30,9 @@ LOGITS = tf.math.log(tf.constant([PROBS], tf.float32))
 
 def pick(mode=SAMPLE, previous=0, position=0, seed=0, temperature=1.0, top_k=0, top_p=1.0, rows=1, space_id=2):
     """Draws for `rows` rows of the fixed LOGITS, row r seeded with seed + r."""
-    return pick_next(tf.tile(LOGITS, [rows, 1]), tf.fill([rows], previous), tf.constant(position),
-                     tf.constant(temperature), tf.constant(top_k), tf.constant(top_p), tf.constant(mode),
-                     tf.constant(seed + np.arange(rows), tf.int32), tf.constant(space_id)).numpy()
+    gumbel = gumbel_noise(tf.constant(seed + np.arange(rows), tf.int32), position, LOGITS.shape[-1])
+    return pick_next(tf.tile(LOGITS, [rows, 1]), tf.fill([rows], previous), gumbel, tf.constant(temperature),
+                     tf.constant(top_k), tf.constant(top_p), tf.constant(mode), tf.constant(space_id)).numpy()
 
 
 def frequencies(draws):
@@ -45,6 +46,9 @@ def test_noise_is_uniform_and_a_function_of_seed_position_and_column_only():
     alone = uniform_noise(tf.constant([17], tf.int32), 3, 50).numpy()
     np.testing.assert_array_equal(alone[0], noise[17])  # independent of the batch around it
     assert not np.array_equal(uniform_noise(tf.constant([17]), 4, 50).numpy(), alone)
+    at_once = uniform_noise(tf.constant([17, 18], tf.int32), tf.constant([3, 4]), 50).numpy()  # [position, seed, column]
+    np.testing.assert_array_equal(at_once[0, 0], alone[0])
+    np.testing.assert_array_equal(at_once[1], uniform_noise(tf.constant([17, 18], tf.int32), 4, 50).numpy())
 
 
 def test_argmax_mode_ignores_seed_and_temperature():
@@ -221,3 +225,30 @@ def test_the_compiled_and_plain_loops_give_the_same_10000_characters_of_the_defa
     assert plain._compiled_chunk.experimental_get_tracing_count() == 0
     assert len(texts[0][0]) == 10_000 and len(set(texts[0])) == 3
     assert texts[0] == texts[1]
+
+
+def test_a_sample_that_switches_to_the_loop_compiled_in_the_background_gives_the_same_text(tmp_path):
+    """A first sample of 1,000 characters or more runs in the plain graph and, from its second
+    chunk on, compiles XLA's loop on a second thread; once it is ready, the chunks that follow run
+    compiled."""
+    vocab = Vocab.from_text("".join(chr(c) for c in range(32, 97)))
+    write_run_with_seeded_weights(tmp_path, vocab, ModelConfig(vocab_size=len(vocab)), weight_seeds=[3])
+    model = charrnn.load(str(tmp_path)).model
+    background = Sampler(model, vocab, compile_in_background=True)
+    config = SamplingConfig(seed=4, temperature=0.9)
+    chunks = background.stream("ABC", 1200, config, num_samples=2)
+    pieces = [next(chunks), next(chunks)]  # from the plain graph
+    background._compiling[(2, False)].join()
+    assert background._compiled_loops == {(2, False)}  # 2 samples, no top_k or top_p
+    assert background._compiled_chunk.experimental_get_tracing_count() == 1
+    compiled, calls = background._compiled_chunk, []
+    background._compiled_chunk = lambda *inputs: calls.append(1) or compiled(*inputs)
+    pieces += list(chunks)  # the other three, compiled
+    assert len(calls) == 3
+    switched = ["".join(piece[i] for piece in pieces) for i in range(2)]
+    plain = Sampler(model, vocab).generate("ABC", 1200, config, num_samples=2)
+    assert switched == plain and len(plain[0]) == 1200
+    assert Sampler(model, vocab)._compiling == {}  # off by default: the trainer's samples stay plain
+    short = Sampler(model, vocab, compile_in_background=True)
+    short.generate("ABC", 999, config)
+    assert short._compiling == {}  # a short sample does not start it

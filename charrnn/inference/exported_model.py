@@ -19,6 +19,8 @@ from charrnn.core.config import ARGMAX, SAMPLE
 from charrnn.data.vocab import code_points
 from charrnn.inference.sampler import generate_ids
 
+CHUNK_SIZE = 256  # characters per generation loop, as charrnn.inference.sampler.Sampler's default
+
 
 class ExportedModel(tf.Module):
     """The model's variables, its vocabulary and the two exported functions."""
@@ -50,9 +52,18 @@ class ExportedModel(tf.Module):
         logits, states = self.model(ids[tf.newaxis], self.model.zero_state(1))
         mode = tf.where(temperature > 0, SAMPLE, ARGMAX)
         temperature = tf.where(temperature > 0, temperature, 1.0)
-        generated, _, _, _ = generate_ids(self.model, logits[:, -1], states, tf.reshape(ids[-1], [1]), 0, length,
-                                          temperature, 0, 1.0, mode, seed[tf.newaxis], self._space_id)
-        text = tf.strings.unicode_encode(tf.gather(self.vocabulary, generated[:, 0]), "UTF-8")
+
+        def generate_chunk(done, chunks, logits, states, previous):
+            ids, logits, states, previous = generate_ids(
+                self.model, logits, states, previous, done, tf.minimum(CHUNK_SIZE, length - done),
+                temperature, None, None, mode, seed[tf.newaxis], self._space_id)
+            return done + CHUNK_SIZE, chunks.write(done // CHUNK_SIZE, ids[:, 0]), logits, states, previous
+
+        # A chunk at a time, as charrnn's Sampler does, so the draws' noise takes constant memory.
+        chunks = tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False, element_shape=[None])
+        _, chunks, _, _, _ = tf.while_loop(lambda done, *_: done < length, generate_chunk,
+                                           (tf.constant(0), chunks, logits[:, -1], tuple(states), tf.reshape(ids[-1], [1])))
+        text = tf.strings.unicode_encode(tf.gather(self.vocabulary, chunks.concat()), "UTF-8")
         return {"text": text}
 
     def step_signature(self, batch_size=None) -> list:

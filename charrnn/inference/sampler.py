@@ -13,6 +13,7 @@ the sample drawn alone with seed s + i.
 """
 
 import math
+import threading
 
 import numpy as np
 import tensorflow as tf
@@ -29,11 +30,18 @@ def _mix(x):
     return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
 
 
-def uniform_noise(seeds, position, vocab_size: int):
-    """[batch, vocab_size] float32 in (0, 1), a function of (seeds [batch] int32, position, column) only."""
-    row = _mix(tf.cast(seeds, tf.uint32) * tf.constant(0x9E3779B9, tf.uint32) + tf.cast(position, tf.uint32))
-    bits = _mix(_mix(row[:, tf.newaxis]) + tf.cast(tf.range(vocab_size), tf.uint32) * tf.constant(0x632BE5AB, tf.uint32))
+def uniform_noise(seeds, positions, vocab_size: int):
+    """[..., batch, vocab_size] float32 in (0, 1) for positions [...] (a scalar, or [n] for n
+    positions at once), a function of (seeds [batch] int32, position, column) only."""
+    positions = tf.cast(positions, tf.uint32)[..., tf.newaxis]  # [..., 1]
+    row = _mix(tf.cast(seeds, tf.uint32) * tf.constant(0x9E3779B9, tf.uint32) + positions)  # [..., batch]
+    bits = _mix(_mix(row[..., tf.newaxis]) + tf.cast(tf.range(vocab_size), tf.uint32) * tf.constant(0x632BE5AB, tf.uint32))
     return (tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) + 0.5) / float(1 << 24)
+
+
+def gumbel_noise(seeds, positions, vocab_size: int):
+    """Gumbel(0, 1) noise of uniform_noise's shape: what a draw adds to the scaled logits."""
+    return -tf.math.log(-tf.math.log(uniform_noise(seeds, positions, vocab_size)))
 
 
 def filter_logits(logits, top_k, top_p):
@@ -53,16 +61,17 @@ def filter_logits(logits, top_k, top_p):
     return tf.where(logits < threshold, tf.constant(-math.inf, logits.dtype), logits)
 
 
-def pick_next(logits, previous, position, temperature, top_k, top_p, mode, seeds, space_id):
-    """Next ids [batch] int32 from logits [batch, vocab] and the previous ids [batch].
-
-    Scalars: position, temperature, top_k, top_p, mode, space_id (-1 without a space); seeds [batch].
+def pick_next(logits, previous, gumbel, temperature, top_k, top_p, mode, space_id):
+    """Next ids [batch] int32 from logits [batch, vocab], the previous ids [batch] and the draw's
+    gumbel_noise [batch, vocab]. Scalars: temperature, top_k, top_p, mode, space_id (-1 without a space).
+    top_k and top_p None: no limit. A graph built with them leaves filter_logits out, which took
+    half of XLA's compilation time of a sampling loop (0.29 to 0.40 s against 0.54 to 0.59 for the
+    default model).
     """
     greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
     scaled = logits / temperature
-    scaled = tf.cond(tf.logical_or(top_k > 0, top_p < 1), lambda: filter_logits(scaled, top_k, top_p),
-                     lambda: scaled)
-    gumbel = -tf.math.log(-tf.math.log(uniform_noise(seeds, position, logits.shape[-1])))
+    if top_k is not None:
+        scaled = filter_logits(scaled, top_k, top_p)
     drawn = tf.argmax(scaled + gumbel, axis=-1, output_type=tf.int32)
     use_draw = tf.logical_or(tf.equal(mode, SAMPLE),
                              tf.logical_and(tf.equal(mode, SAMPLE_AFTER_SPACE), tf.equal(previous, space_id)))
@@ -75,12 +84,16 @@ def generate_ids(model, logits, states, previous, start, length, temperature, to
     logits, states and last ids the next characters follow from).
 
     A tf.while_loop written out, so the functions that run it need no AutoGraph conversion,
-    which took most of their tracing time.
+    which took most of their tracing time. The draws' noise does not depend on the text, so all
+    of it, [length, batch, vocab] floats, is made before the loop, a few large ops instead of some
+    thirty small ones per character (the plain graph made 14,400 chars/s instead of 10,600 for one
+    sample of the default model): callers generate a chunk at a time.
     """
     weights = model.step_weights()
+    noise = gumbel_noise(seeds, start + tf.range(length), model.config.vocab_size)  # [length, batch, vocab]
 
     def generate_one(offset, generated, logits, states, previous):
-        previous = pick_next(logits, previous, start + offset, temperature, top_k, top_p, mode, seeds, space_id)
+        previous = pick_next(logits, previous, noise[offset], temperature, top_k, top_p, mode, space_id)
         logits, states = model.step(previous, states, weights)
         return offset + 1, generated.write(offset, previous), logits, states, previous
 
@@ -104,20 +117,30 @@ class Sampler:
     Generation runs in chunks of `chunk_size` characters, one TensorFlow loop per chunk for the
     whole batch of samples, so memory stays constant however long the samples. Samples of
     `compile_from` characters or more, fewer than `compile_below_batch` at once, run XLA-compiled
-    (one compilation per batch size serves every length); the rest run as a plain graph.
+    (one compilation per batch size, and per whether top_k or top_p are set, serves every length);
+    the rest run as a plain graph. With `compile_in_background`, a sample of `background_from`
+    characters or more that starts in the plain graph compiles the XLA loop on a second thread
+    from its second chunk on; its later chunks, and every later sample of that kind, switch to it
+    once it is ready (both loops draw the same characters), so no call waits for a compilation it
+    does not need. A process waits for that compilation to end before it exits, so one-shot
+    commands leave it off.
 
-    Measured for the default 2x128 LSTM on this project's 2-core CPU: the plain graph starts about
-    1.2 s sooner (no compilation) but makes 8,000 chars/s for one sample against XLA's 30,000, so
-    XLA pays from about 10,000 characters; in batches of 16 the two were 70,000 and 82,000
-    chars/s, and in batches of 64 the plain graph was the faster (120,000 and 111,000 chars/s).
+    Measured for the default 2x128 LSTM on a 2-core AMD EPYC (2026-12-03): the plain graph makes
+    14,000 to 17,500 chars/s for one sample, XLA 74,000 to 77,000 after a compilation of about
+    0.4 s, so XLA pays from a few thousand characters; in batches of 64 the plain graph made
+    350,000 to 400,000 chars/s.
     """
 
     def __init__(self, model, vocab: Vocab, chunk_size: int = 256, compile_from: int = 8192,
-                 compile_below_batch: int = 32):
+                 compile_below_batch: int = 32, compile_in_background: bool = False, background_from: int = 1000):
         self.model = model
         self.vocab = vocab
         self.chunk_size = chunk_size
         self.compile_from, self.compile_below_batch = compile_from, compile_below_batch
+        self.compile_in_background, self.background_from = compile_in_background, background_from
+        # Keyed by (batch size, whether top_k or top_p limit the draws): one XLA loop each.
+        self._compiled_loops = set()  # the keys whose XLA loop has run, so is compiled
+        self._compiling = {}  # key -> the thread compiling its XLA loop
         self._space_id = vocab.chars.index(" ") if " " in vocab else -1
         self._prime = tf.function(self._prime_states, input_signature=[tf.TensorSpec([None], tf.int32)],
                                   autograph=False)
@@ -125,8 +148,32 @@ class Sampler:
         self._compiled_chunk = tf.function(self._generate_chunk, jit_compile=True, autograph=False)
 
     def compiles(self, length: int, num_samples: int) -> bool:
-        """Whether `num_samples` samples of `length` characters run XLA-compiled."""
+        """Whether `num_samples` samples of `length` characters run XLA-compiled from their start
+        (compiling first if need be)."""
         return length >= self.compile_from and num_samples < self.compile_below_batch
+
+    def _loop(self, length: int, key: tuple, inputs):
+        """The loop that generates the next chunk from `inputs`, the plain graph's or XLA's, for a
+        sample of `length` characters; key: (batch size, whether top_k or top_p limit the draws)."""
+        num_samples = key[0]
+        if key in self._compiled_loops:
+            return self._compiled_chunk
+        if self.compiles(length, num_samples):  # a long sample waits for a compilation under way
+            if key in self._compiling:
+                self._compiling[key].join()
+            return self._compiled_chunk
+        if key in self._compiling:  # switch when it is ready
+            return self._plain_chunk
+        if (self.compile_in_background and length >= self.background_from and num_samples < self.compile_below_batch
+                and int(inputs[3]) > 0):  # after the plain graph's first chunk, whose tracing would compete
+            thread = threading.Thread(target=self._compile, args=(key, inputs), name="charrnn-compile")
+            self._compiling[key] = thread
+            thread.start()
+        return self._plain_chunk
+
+    def _compile(self, key, inputs) -> None:
+        self._compiled_chunk(*inputs)  # compiles on a first call; what it generates is not used
+        self._compiled_loops.add(key)
 
     def _prime_states(self, prime_ids):
         """prime_ids [prime_len] -> (logits [1, vocab] after the prime, states).
@@ -167,13 +214,16 @@ class Sampler:
             raise CharRNNError(f"--num_samples must be >= 1, got {num_samples}")
         logits, states, last_prime_id = self.prime(prime, num_samples)
         previous = tf.fill([num_samples], last_prime_id)
-        settings = (tf.constant(config.temperature if config.sample != ARGMAX else 1.0, tf.float32),
-                    tf.constant(config.top_k, tf.int32), tf.constant(config.top_p, tf.float32),
-                    tf.constant(config.sample, tf.int32),
-                    tf.constant(config.seed + np.arange(num_samples), tf.int32))
-        chunk = self._compiled_chunk if self.compiles(length, num_samples) else self._plain_chunk
+        limited = config.top_k > 0 or config.top_p < 1
+        limits = (tf.constant(config.top_k, tf.int32), tf.constant(config.top_p, tf.float32)) if limited else (None, None)
+        settings = (tf.constant(config.temperature if config.sample != ARGMAX else 1.0, tf.float32), *limits,
+                    tf.constant(config.sample, tf.int32), tf.constant(config.seed + np.arange(num_samples), tf.int32))
         for start in range(0, length, self.chunk_size):
-            ids, logits, states, previous = chunk(logits, states, previous, np.int32(start), *settings)
+            inputs = (logits, states, previous, np.int32(start), *settings)
+            chunk = self._loop(length, (num_samples, limited), inputs)
+            ids, logits, states, previous = chunk(*inputs)
+            if chunk is self._compiled_chunk:
+                self._compiled_loops.add((num_samples, limited))
             ids = ids.numpy()[: length - start].T  # [batch, characters]
             yield [self.vocab.decode(row) for row in ids]
 
