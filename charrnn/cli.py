@@ -119,6 +119,17 @@ def configure_threads(intra_op: Optional[int], inter_op: Optional[int]) -> tuple
             tf.config.threading.get_inter_op_parallelism_threads())
 
 
+def note_bfloat16(precision: str) -> None:
+    """Prints charrnn.core.machine.bfloat16_hint on a CPU-only machine whose CPU has bfloat16 units."""
+    import tensorflow as tf
+
+    from charrnn.core.machine import bfloat16_hint
+
+    hint = None if tf.config.list_physical_devices("GPU") else bfloat16_hint(precision)
+    if hint:
+        print(hint, flush=True)
+
+
 def _exit(code) -> None:
     """Ends the process with `code` (an int, or None for 0).
 

@@ -24,8 +24,8 @@ flags.DEFINE_string("data_dir", None, "Training text folder, if it has moved sin
                     "recorded in config.json).")
 flags.DEFINE_string("input_file", None, "Training text file, if it has moved since training.")
 flags.DEFINE_string("encoding", None, "Encoding of the text (default: the one training used).")
-flags.DEFINE_integer("batch_size", None, "Streams scored side by side (default: one per 12,500 characters, at "
-                     "most 64; each starts from a zero state).",
+flags.DEFINE_integer("batch_size", None, "Streams scored side by side (default: one per 1,000 characters, at "
+                     "most 64; each reads the 100 characters before it first, unscored).",
                      lower_bound=1)
 flags.adopt_module_key_flags(cli)  # the shared flags cli defined show in --help
 FLAGS = flags.FLAGS

@@ -117,6 +117,7 @@ def main(argv):
         print(start_line(trainer.run.run_name, prepared.num_chars, prepared.from_cache, len(prepared.vocab),
                          len(prepared.train_batches), trainer.step, trainer.total_steps,
                          os.path.join(FLAGS.log_dir, trainer.run.run_name)), flush=True)
+        cli.note_bfloat16(FLAGS.precision)
     signals = launch.stop_on_signals(trainer)
     result = trainer.train()
 

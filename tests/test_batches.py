@@ -41,9 +41,10 @@ def test_memory_mapped_batches_equal_in_memory_batches(tmp_path):
 
 
 @pytest.mark.parametrize("length, batch_size, seq_length", [(2, 4, 3), (101, 4, 5), (100, 3, 7), (57, 1, 8)])
-def test_eval_windows_cover_every_pair_once(length, batch_size, seq_length):
+@pytest.mark.parametrize("warm_up", [0, 3, 1000])
+def test_eval_windows_cover_every_pair_once(length, batch_size, seq_length, warm_up):
     ids = np.arange(length, dtype=np.uint16)
-    windows = EvalWindows(ids, batch_size, seq_length)
+    windows = EvalWindows(ids, batch_size, seq_length, warm_up)
     seen = []
     for inputs, targets, mask in windows:
         assert inputs.shape == targets.shape == mask.shape == (batch_size, seq_length)
@@ -51,6 +52,18 @@ def test_eval_windows_cover_every_pair_once(length, batch_size, seq_length):
         np.testing.assert_array_equal(targets[real], inputs[real] + 1)
         seen.extend(inputs[real].tolist())
     assert sorted(seen) == list(range(length - 1))
+
+
+def test_each_stream_but_the_first_reads_the_pairs_before_its_own_unscored():
+    ids = np.arange(101, dtype=np.uint16)  # 100 pairs: 4 streams of 25
+    rows = [np.concatenate(parts, axis=1) for parts in zip(*EvalWindows(ids, 4, 10, warm_up=6))]
+    inputs, targets, mask = rows  # [4 streams, 6 timesteps of warm-up + 25, in windows of 10]
+    assert inputs.shape == (4, 40) and (mask[:, 31:] == 0).all()
+    np.testing.assert_array_equal(inputs[0, :25], np.arange(25))  # the first stream starts at the text's start
+    assert (mask[0, :25] == 1).all() and (mask[0, 25:] == 0).all()
+    for stream in (1, 2, 3):
+        np.testing.assert_array_equal(inputs[stream, :31], np.arange(25 * stream - 6, 25 * stream + 25))
+        assert (mask[stream, :6] == 0).all() and (mask[stream, 6:31] == 1).all()
 
 
 def test_eval_windows_continue_each_stream():

@@ -46,10 +46,12 @@ def test_one_stream_equals_the_model_run_over_the_whole_text():
 
 
 @pytest.mark.parametrize("chars_per_call", [4 * 7, 4 * 14, CHARS_PER_CALL])
-def test_several_streams_equal_the_model_run_over_each_stream_with_its_state_carried(chars_per_call):
-    """Batched scoring (validation, charrnn.evaluate) is each stream scored alone from a zero state:
-    every pair once, the state carried across windows of 7 or 14 steps (or one window of 28), the
-    last stream shorter (padding masked)."""
+@pytest.mark.parametrize("warm_up", [0, 5])
+def test_several_streams_equal_the_model_run_over_each_stream_with_its_state_carried(chars_per_call, warm_up):
+    """Batched scoring (validation, charrnn.evaluate) is each stream scored alone, from a zero
+    state after reading the `warm_up` characters before it (the first stream: from the text's
+    start): every pair once, the state carried across windows of 7 or 14 steps (or one window),
+    the last stream shorter (padding masked)."""
     model = CharRNN(ModelConfig(vocab_size=VOCAB_SIZE, rnn_size=8, num_layers=2))
     model.build_variables()
     rng = np.random.default_rng(4)
@@ -58,20 +60,33 @@ def test_several_streams_equal_the_model_run_over_each_stream_with_its_state_car
     ids = np.random.default_rng(3).integers(0, VOCAB_SIZE, 95).astype(np.uint8)  # 94 pairs: streams of 24, 24, 24, 22
     stream_length, nats = 24, []
     for start in range(0, 94, stream_length):
-        nats.extend(stream_nats(model, ids[start:min(start + stream_length, 94) + 1]))
-    evaluator = Evaluator(model, seq_length=7, batch_size=4, chars_per_call=chars_per_call)
-    assert evaluator.window(94) == min(chars_per_call // 4, 28)
+        end, read_from = min(start + stream_length, 94), max(0, start - warm_up)
+        nats.extend(stream_nats(model, ids[read_from:end + 1])[start - read_from:])
+    evaluator = Evaluator(model, seq_length=7, batch_size=4, chars_per_call=chars_per_call, warm_up=warm_up)
+    assert evaluator.window(94) == min(chars_per_call // 4, 28 if warm_up == 0 else 56)  # rows of 24 or 29
     score = evaluator.score(ids)
     assert score.num_predicted == len(nats) == 94
     assert score.nats_per_char == pytest.approx(np.mean(nats), rel=1e-5)
     one_stream = Evaluator(model, seq_length=7, batch_size=1).score(ids).nats_per_char
-    assert abs(one_stream - score.nats_per_char) > 1e-3  # the streams' zero states make a difference
+    assert abs(one_stream - score.nats_per_char) > 1e-3  # where a stream starts makes a difference
 
 
-def test_a_long_text_is_read_as_one_stream_per_12_500_characters_up_to_64():
-    """Each stream starts from a zero state: streams of 12,500 characters keep the context lost
-    under 0.002 nats/char for the default model (docs/evaluation.md); past 64 none ran faster."""
-    assert [streams_for(n) for n in (1, 12_499, 25_000, 50_000, 800_000, 10**8)] == [1, 1, 2, 4, 64, 64]
+def test_a_long_text_is_read_as_one_stream_per_1_000_characters_up_to_64_each_after_a_warm_up():
+    """Each stream but the first reads the 100 characters before it, unscored: streams of 1,000
+    characters keep that under a tenth of the work (docs/evaluation.md); past 64 none ran faster."""
+    assert [streams_for(n) for n in (1, 1_999, 2_000, 50_000, 64_000, 10**8)] == [1, 1, 2, 50, 64, 64]
+    assert Evaluator(constant_model(np.zeros(VOCAB_SIZE)), seq_length=7).warm_up == 100
     model = constant_model(np.log(np.full(VOCAB_SIZE, 1 / VOCAB_SIZE)))
-    assert Evaluator(model, seq_length=7).streams(30_000) == 2
+    assert Evaluator(model, seq_length=7).streams(30_000) == 30
     assert Evaluator(model, seq_length=7, batch_size=5).streams(30_000) == 5
+
+
+@pytest.mark.parametrize("recurrence, compiled", [("keras", False), ("cpu", True)])
+def test_few_streams_run_xla_compiled_only_over_charrnn_s_own_recurrence(recurrence, compiled):
+    """A GPU's cuDNN layers have no XLA kernel, so Keras' layers are always scored as a plain graph."""
+    model = CharRNN(ModelConfig(vocab_size=VOCAB_SIZE, rnn_size=8, num_layers=2), recurrence=recurrence)
+    model.build_variables()
+    evaluator = Evaluator(model, seq_length=7, batch_size=1)
+    evaluator.score(np.random.default_rng(5).integers(0, VOCAB_SIZE, 40).astype(np.uint8))
+    assert evaluator._compiled.experimental_get_tracing_count() == int(compiled)
+    assert evaluator._plain.experimental_get_tracing_count() == int(not compiled)

@@ -62,16 +62,30 @@ class EvalWindows:
     The n - 1 (input, target) pairs are cut into `batch_size` contiguous streams of
     ceil((n - 1) / batch_size) pairs each and walked `seq_length` at a time, so the RNN state can be
     carried across windows as in training. Window i is (inputs, targets, mask), each
-    [batch_size, seq_length]; mask is 1.0 for real pairs and 0.0 for the padding after a stream's end.
+    [batch_size, seq_length]; mask is 1.0 for the pairs scored and 0.0 for the rest. Each stream
+    but the first begins with the `warm_up` pairs before its own (at most a stream's length),
+    read but not scored, so its first characters have context too; the first stream starts where
+    the text does, and its row ends with as much padding.
     """
 
-    def __init__(self, ids: np.ndarray, batch_size: int, seq_length: int):
+    def __init__(self, ids: np.ndarray, batch_size: int, seq_length: int, warm_up: int = 0):
         self.ids = ids
         self.batch_size = batch_size
         self.seq_length = seq_length
         self.num_pairs = max(len(ids) - 1, 0)
-        self.stream_length = -(-self.num_pairs // batch_size)
-        self.num_windows = -(-self.stream_length // seq_length)
+        self.stream_length = -(-self.num_pairs // batch_size)  # pairs scored per stream
+        self.warm_up = min(warm_up, self.stream_length) if batch_size > 1 else 0
+        self.num_windows = -(-self.row_length(self.num_pairs, batch_size, warm_up) // seq_length)
+        streams = np.arange(batch_size)[:, None]
+        # Where each row starts in the pairs, and where its scored pairs start in the row: [batch, 1]
+        self._row_start = np.where(streams == 0, 0, streams * self.stream_length - self.warm_up)
+        self._first_scored = np.where(streams == 0, 0, self.warm_up)
+
+    @staticmethod
+    def row_length(num_pairs: int, batch_size: int, warm_up: int) -> int:
+        """Timesteps each stream takes: its pairs and its warm-up."""
+        stream_length = -(-num_pairs // batch_size)
+        return stream_length + (min(warm_up, stream_length) if batch_size > 1 else 0)
 
     def __len__(self) -> int:
         return self.num_windows
@@ -79,10 +93,12 @@ class EvalWindows:
     def __getitem__(self, i: int):
         if not 0 <= i < self.num_windows:
             raise IndexError(i)
-        in_stream = i * self.seq_length + np.arange(self.seq_length)  # [seq_length]
-        pair = np.arange(self.batch_size)[:, None] * self.stream_length + in_stream  # [batch, seq_length]
-        real = (in_stream < self.stream_length) & (pair < self.num_pairs)
-        pair = np.where(real, pair, 0)
+        in_row = i * self.seq_length + np.arange(self.seq_length)  # [seq_length]
+        pair = self._row_start + in_row  # [batch, seq_length]
+        scored = in_row - self._first_scored
+        read = (pair < self.num_pairs) & (scored < self.stream_length)
+        real = read & (scored >= 0)
+        pair = np.where(read, pair, 0)
         return (self.ids[pair].astype(np.int32), self.ids[pair + 1].astype(np.int32), real.astype(np.float32))
 
 
