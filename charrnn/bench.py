@@ -187,11 +187,10 @@ def main(argv):
           f"recurrent layers {header['recurrence']}; strategy {header['strategy']}; "
           f"threads intra-op {threads[0]}, inter-op {threads[1]}; batch {FLAGS.batch_size} x {FLAGS.seq_length}; "
           f"median of {FLAGS.steps} steps after {FLAGS.warmup}", flush=True)
-    if not FLAGS.sample:
-        cli.note_bfloat16(FLAGS.precision)
     if FLAGS.sample:
         results, lines = {"sampling_chars_per_second": sampling_speed()}, None
     else:
+        cli.note_bfloat16(FLAGS.precision)
         results, lines = training_table(rows, strategy)
     if FLAGS.out is None:
         return

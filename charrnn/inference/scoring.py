@@ -72,7 +72,7 @@ class Evaluator:
         self.batch_size = batch_size
         self.chars_per_call = chars_per_call
         self.warm_up = warm_up
-        # No input signature: one trace per shape, and a text gives one or two (the last window).
+        # No input signature: one trace per (streams, window) shape, which each length of text fixes.
         self._plain = tf.function(self._window_loss_fn, autograph=False)
         self._compiled = tf.function(self._window_loss_fn, autograph=False, jit_compile=True)
 
