@@ -165,6 +165,31 @@ def test_a_non_finite_step_changes_no_weight_no_adam_slot_and_no_carried_state(t
     assert not changed
 
 
+def test_float16_gradients_that_are_never_finite_stop_the_run_instead_of_skipping_forever(tmp_path):
+    """The loss scale skips a step whose gradients overflowed and feeds the same batch again; a NaN
+    in the gradients survives every scale, and would have looped for ever."""
+    trainer, _ = make_trainer(tmp_path, tiny_run(save_every=1, max_steps=20, precision="float16"))
+    group_gradients, poisoned = trainer._group_gradients, tf.Variable(False)
+
+    def poisoned_group_gradients(inputs, targets, states):
+        loss, gradients, new_states = group_gradients(inputs, targets, states)
+        return loss, [tf.where(poisoned, g * np.nan, g) for g in gradients], new_states
+
+    trainer._group_gradients = poisoned_group_gradients
+    before_step(trainer, 5, lambda: poisoned.assign(True))
+    run_step, calls = trainer._run_step, []
+
+    def bounded_run_step(*args):  # a regression fails here rather than hanging the suite
+        calls.append(1)
+        assert len(calls) < 1000, "the same step was skipped for ever"
+        return run_step(*args)
+
+    trainer._run_step = bounded_run_step
+    with pytest.raises(CharRNNError, match="skipped step 6 100 times.*ckpt-5"):
+        trainer.train()
+    assert trainer.step == 5 and len(calls) == 5 + 100
+
+
 @pytest.mark.parametrize("precision", ["bfloat16", "float16"])
 def test_mixed_precision_trains_float32_weights_and_resumes(tmp_path, precision):
     trainer, out = make_trainer(tmp_path, tiny_run(max_steps=12, precision=precision))

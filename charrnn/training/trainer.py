@@ -47,6 +47,9 @@ from charrnn.training.time_budget import TimeBudget
 SAMPLE_SUMMARY_LENGTH = 500
 # The step times the run's median is taken over: the last ones, so that a run of any length holds the same memory.
 STEP_TIMES_KEPT = 10_000
+# float16's loss scale halves at each skipped step, so gradients that overflowed are finite again
+# within about 20 skips; this many in a row means they are not finite at any scale (a NaN).
+SKIPS_IN_A_ROW = 100
 # Keras dtype policies: variables stay float32, layers compute in the named precision.
 DTYPE_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
@@ -347,10 +350,16 @@ class Trainer:
         self.budget.start(self.step)
         progress = Progress(self.total_steps, self.step, self.out)
         first_step, times, interrupted = self.step, collections.deque(maxlen=STEP_TIMES_KEPT), False
-        batches = self._batches()
+        batches, skips = self._batches(), 0
         try:
             for epoch, inputs, targets in batches:
                 result = self._run_step(inputs, targets)
+                skips = skips + 1 if result.skipped else 0
+                if skips == SKIPS_IN_A_ROW:
+                    raise CharRNNError(
+                        f"float16's loss scale skipped step {result.step + 1} {skips} times: its gradients are not "
+                        f"finite at any scale (last good checkpoint: {self.store.latest.newest or 'none saved yet'}); "
+                        f"try --precision bfloat16 or a lower --learning_rate")
                 if result.skipped:  # by the float16 loss scale: _batches feeds the same batch again
                     continue
                 if result.step - 1 > first_step:  # this process's first step includes tracing
