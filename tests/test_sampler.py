@@ -228,23 +228,22 @@ def test_the_compiled_and_plain_loops_give_the_same_10000_characters_of_the_defa
 
 
 def test_a_sample_that_switches_to_the_loop_compiled_in_the_background_gives_the_same_text(tmp_path):
-    """A first sample of 1,000 characters or more runs in the plain graph and, from its second
-    chunk on, compiles XLA's loop on a second thread; once it is ready, the chunks that follow run
-    compiled."""
+    """A first sample of 1,000 characters or more runs in the plain graph and compiles XLA's loop
+    on a second thread as it starts; once it is ready, the chunks that follow run compiled."""
     vocab = Vocab.from_text("".join(chr(c) for c in range(32, 97)))
     write_run_with_seeded_weights(tmp_path, vocab, ModelConfig(vocab_size=len(vocab)), weight_seeds=[3])
     model = charrnn.load(str(tmp_path)).model
     background = Sampler(model, vocab, compile_in_background=True)
     config = SamplingConfig(seed=4, temperature=0.9)
     chunks = background.stream("ABC", 1200, config, num_samples=2)
-    pieces = [next(chunks), next(chunks)]  # from the plain graph
+    pieces = [next(chunks)]  # from the plain graph
     background._compiling[(2, False)].join()
     assert background._compiled_loops == {(2, False)}  # 2 samples, no top_k or top_p
     assert background._compiled_chunk.experimental_get_tracing_count() == 1
     compiled, calls = background._compiled_chunk, []
     background._compiled_chunk = lambda *inputs: calls.append(1) or compiled(*inputs)
-    pieces += list(chunks)  # the other three, compiled
-    assert len(calls) == 3
+    pieces += list(chunks)  # the other four, compiled
+    assert len(calls) == 4
     switched = ["".join(piece[i] for piece in pieces) for i in range(2)]
     plain = Sampler(model, vocab).generate("ABC", 1200, config, num_samples=2)
     assert switched == plain and len(plain[0]) == 1200

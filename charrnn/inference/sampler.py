@@ -119,10 +119,10 @@ class Sampler:
     `compile_from` characters or more, fewer than `compile_below_batch` at once, run XLA-compiled
     (one compilation per batch size, and per whether top_k or top_p are set, serves every length);
     the rest run as a plain graph. With `compile_in_background`, a sample of `background_from`
-    characters or more that starts in the plain graph compiles the XLA loop on a second thread
-    from its second chunk on; its later chunks, and every later sample of that kind, switch to it
-    once it is ready (both loops draw the same characters), so no call waits for a compilation it
-    does not need. A process waits for that compilation to end before it exits, so one-shot
+    characters or more that starts in the plain graph compiles the XLA loop on a second thread as
+    it starts; its later chunks, and every later sample of that kind, switch to it once it is
+    ready (both loops draw the same characters), so no call waits for a compilation it does not
+    need. A process waits for that compilation to end before it exits, so one-shot
     commands leave it off.
 
     Measured for the default 2x128 LSTM on a 2-core AMD EPYC (2026-12-03): the plain graph makes
@@ -164,8 +164,7 @@ class Sampler:
             return self._compiled_chunk
         if key in self._compiling:  # switch when it is ready
             return self._plain_chunk
-        if (self.compile_in_background and length >= self.background_from and num_samples < self.compile_below_batch
-                and int(inputs[3]) > 0):  # after the plain graph's first chunk, whose tracing would compete
+        if self.compile_in_background and length >= self.background_from and num_samples < self.compile_below_batch:
             thread = threading.Thread(target=self._compile, args=(key, inputs), name="charrnn-compile")
             self._compiling[key] = thread
             thread.start()
