@@ -92,7 +92,7 @@ def test_no_intact_checkpoint_is_one_clear_error(tmp_path):
         checkpoints.find_checkpoint(str(tmp_path), "latest")
 
 
-def test_a_checkpoint_is_listed_only_after_its_files_are_written(tmp_path, monkeypatch):
+def test_a_checkpoint_is_listed_only_after_its_files_are_written_and_leftovers_go(tmp_path, monkeypatch):
     store, _ = saved_steps(tmp_path, (1,))
     original_write = tf.train.Checkpoint.write
 
@@ -105,8 +105,10 @@ def test_a_checkpoint_is_listed_only_after_its_files_are_written(tmp_path, monke
         store.save(2)
     monkeypatch.undo()
     assert checkpoints.find_checkpoint(str(tmp_path)).endswith("ckpt-1")
+    (tmp_path / "checkpoint.x1y2z3.tmp").write_text("half an index")  # a kill during the index's atomic write
     store.save(3)  # the next save clears the unlisted leftovers
     assert sorted(p.name for p in tmp_path.glob("ckpt-*.index")) == ["ckpt-1.index", "ckpt-3.index"]
+    assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_a_failed_write_is_one_clear_error_and_keeps_what_was_saved(tmp_path, monkeypatch):

@@ -124,10 +124,12 @@ class _Folder:
         return prefix
 
     def _delete_unlisted(self, names: set) -> None:
-        """Removes checkpoints no longer listed, and leftovers of saves that were killed."""
+        """Removes checkpoints no longer listed, and leftovers of saves that were killed: their
+        files, and the temp file of an index write (this save's own has been renamed by now)."""
         for name in os.listdir(self.folder):
             stem = name.split(".")[0]
-            if stem.startswith("ckpt-") and stem not in names:
+            index_temp = name.startswith(CHECKPOINT_INDEX + ".") and name.endswith(".tmp")
+            if (stem.startswith("ckpt-") and stem not in names) or index_temp:
                 path = os.path.join(self.folder, name)
                 shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
 
