@@ -6,6 +6,7 @@ import platform
 
 # /proc/cpuinfo flag -> the name figures are reported with, in the order they are printed.
 VECTOR_EXTENSIONS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX512-BF16", "amx_bf16": "AMX"}
+BFLOAT16_FLAGS = {"avx512_bf16", "amx_bf16"}  # the CPU computes in bfloat16
 
 
 def _cpuinfo_lines(cpuinfo: str):
@@ -42,6 +43,3 @@ def bfloat16_hint(precision: str, cpuinfo: str = "/proc/cpuinfo"):
     return ("note: this CPU has bfloat16 arithmetic (AVX512-BF16 or AMX); on one such CPU --precision "
             "bfloat16 made steps 1.02 to 1.24 times as fast, and the 5- and 10-minute recipes no better per "
             "minute (docs/speed.md); python -m charrnn.bench --precision bfloat16 measures it here")
-
-
-BFLOAT16_FLAGS = {"avx512_bf16", "amx_bf16"}

@@ -74,8 +74,9 @@ class EvalWindows:
         self.seq_length = seq_length
         self.num_pairs = max(len(ids) - 1, 0)
         self.stream_length = -(-self.num_pairs // batch_size)  # pairs scored per stream
-        self.warm_up = min(warm_up, self.stream_length) if batch_size > 1 else 0
-        self.num_windows = -(-self.row_length(self.num_pairs, batch_size, warm_up) // seq_length)
+        row_length = self.row_length(self.num_pairs, batch_size, warm_up)
+        self.warm_up = row_length - self.stream_length  # as much of it as the text allows
+        self.num_windows = -(-row_length // seq_length)
         streams = np.arange(batch_size)[:, None]
         # Where each row starts in the pairs, and where its scored pairs start in the row: [batch, 1]
         self._row_start = np.where(streams == 0, 0, streams * self.stream_length - self.warm_up)

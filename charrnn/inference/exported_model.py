@@ -17,9 +17,7 @@ import tensorflow as tf
 
 from charrnn.core.config import ARGMAX, SAMPLE
 from charrnn.data.vocab import code_points
-from charrnn.inference.sampler import generate_ids
-
-CHUNK_SIZE = 256  # characters per generation loop, as charrnn.inference.sampler.Sampler's default
+from charrnn.inference.sampler import CHUNK_SIZE, generate_ids
 
 
 class ExportedModel(tf.Module):

@@ -103,6 +103,9 @@ def generate_ids(model, logits, states, previous, start, length, temperature, to
     return generated.stack(), logits, states, previous
 
 
+CHUNK_SIZE = 256  # characters per generation loop: memory stays constant however long the text
+
+
 def default_prime(vocab: Vocab) -> str:
     """Where generation starts when no prime is given: a new line, as a text's first line does."""
     for char in ("\n", " "):
@@ -131,7 +134,7 @@ class Sampler:
     350,000 to 400,000 chars/s.
     """
 
-    def __init__(self, model, vocab: Vocab, chunk_size: int = 256, compile_from: int = 8192,
+    def __init__(self, model, vocab: Vocab, chunk_size: int = CHUNK_SIZE, compile_from: int = 8192,
                  compile_below_batch: int = 32, compile_in_background: bool = False, background_from: int = 1000):
         self.model = model
         self.vocab = vocab
@@ -139,7 +142,7 @@ class Sampler:
         self.compile_from, self.compile_below_batch = compile_from, compile_below_batch
         self.compile_in_background, self.background_from = compile_in_background, background_from
         # Keyed by (batch size, whether top_k or top_p limit the draws): one XLA loop each.
-        self._compiled_loops = set()  # the keys whose XLA loop has run, so is compiled
+        self._compiled_loops = set()  # the keys whose XLA loop is compiled (or compiling in this thread)
         self._compiling = {}  # key -> the thread compiling its XLA loop
         self._space_id = vocab.chars.index(" ") if " " in vocab else -1
         self._prime = tf.function(self._prime_states, input_signature=[tf.TensorSpec([None], tf.int32)],
@@ -161,6 +164,7 @@ class Sampler:
         if self.compiles(length, num_samples):  # a long sample waits for a compilation under way
             if key in self._compiling:
                 self._compiling[key].join()
+            self._compiled_loops.add(key)  # by the call that follows, if not before
             return self._compiled_chunk
         if key in self._compiling:  # switch when it is ready
             return self._plain_chunk
@@ -221,8 +225,6 @@ class Sampler:
             inputs = (logits, states, previous, np.int32(start), *settings)
             chunk = self._loop(length, (num_samples, limited), inputs)
             ids, logits, states, previous = chunk(*inputs)
-            if chunk is self._compiled_chunk:
-                self._compiled_loops.add((num_samples, limited))
             ids = ids.numpy()[: length - start].T  # [batch, characters]
             yield [self.vocab.decode(row) for row in ids]
 
