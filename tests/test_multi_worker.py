@@ -155,17 +155,18 @@ def test_a_lost_worker_stops_the_other_and_the_same_commands_continue(tmp_path):
 
 
 def test_the_chief_alone_decides_when_a_time_budget_ends_and_alone_writes(tmp_path):
-    """Worker 1's clock runs 1,000 times faster: on its own, its budget of 6 s would end after the
+    """Worker 1's clock runs 1,000 times faster: on its own, its budget of 12 s would end after the
     first step. The workers take the chief's schedule; each has its own save and log folders, and
-    worker 1 writes and prints nothing."""
+    worker 1 writes and prints nothing. (A loaded CI machine made 12 steps in a 6 s budget, the
+    first one's tracing included: the check asks for steps past the first save, not for a speed.)"""
     folders = [tmp_path / "save_0", tmp_path / "save_1"]
-    with started(helper_workers(tmp_path, folders, [100_000, 0.1, 1], [100_000, 0.1, 1000])) as (chief, worker):
+    with started(helper_workers(tmp_path, folders, [100_000, 0.2, 1], [100_000, 0.2, 1000])) as (chief, worker):
         chief_code, chief_out, chief_err = finish(chief)
         worker_code, worker_out, worker_err = finish(worker)
     assert chief_code == 0, chief_err
     assert worker_code == 0 and worker_out == "" and worker_err == ""
     step, _ = assert_the_same_final_state(tmp_path)
-    assert step > 20 and newest_step(folders[0]) == step  # trained to the chief's budget, and saved there
+    assert step > 10 and newest_step(folders[0]) == step  # trained to the chief's budget, and saved there
     for path in (folders[1], f"{folders[1]}_logs"):
         assert not os.path.exists(path) or os.listdir(path) == [], os.listdir(path)
 
