@@ -46,6 +46,10 @@ flags.DEFINE_bool("residual", _MODEL.residual, "Add each recurrent layer's input
 flags.DEFINE_float("embedding_dropout", _MODEL.embedding_dropout, "Dropout rate on the embedded characters, in [0, 1).")
 flags.DEFINE_bool("tie_embeddings", _MODEL.tie_embeddings, "The output layer reuses the embedding's weights "
                   "(needs --embedding_size equal to --rnn_size).")
+flags.DEFINE_float("weight_drop", _MODEL.weight_drop, "DropConnect rate on the recurrent kernels in training, "
+                   "one mask per batch (AWD-LSTM's weight drop), in [0, 1).")
+flags.DEFINE_bool("locked_dropout", _MODEL.locked_dropout, "--dropout and --embedding_dropout drop the same units "
+                  "at every timestep of a stream (variational dropout).")
 flags.DEFINE_integer("batch_size", _TRAIN.batch_size, "Parallel streams of text per batch.")
 flags.DEFINE_integer("seq_length", _TRAIN.seq_length, "Characters per stream per batch (BPTT length).")
 flags.DEFINE_float("val_frac", _TRAIN.val_frac, "Fraction of the text held out for validation (before the "
@@ -63,6 +67,8 @@ flags.DEFINE_integer("warmup_steps", _TRAIN.warmup_steps, "Steps over which the 
 flags.DEFINE_float("min_lr", _TRAIN.min_lr, "The lowest learning rate any schedule reaches.")
 flags.DEFINE_float("weight_decay", _TRAIN.weight_decay, "Decoupled weight decay (AdamW) of the weights, not the "
                    "biases; 0: Adam.")
+flags.DEFINE_float("ema_decay", _TRAIN.ema_decay, "Validate, sample and export with an exponential moving "
+                   "average of the weights, of this decay per step, in [0, 1); 0: the weights themselves.")
 flags.DEFINE_float("grad_clip", _TRAIN.grad_clip, "Clip gradients to this global norm.")
 flags.DEFINE_integer("grad_accum_steps", _TRAIN.grad_accum_steps, "Run each batch's streams in this many groups, "
                      "one after another, accumulating their gradients: the same step in about 1/N of the "

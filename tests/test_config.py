@@ -27,6 +27,7 @@ def test_json_round_trip_keeps_every_field():
     ("rnn_size", 0, "--rnn_size"), ("num_layers", -1, "--num_layers"), ("dropout", 1.0, "--dropout"),
     ("model", "transformer", "--model"), ("vocab_size", 0, "--vocab_size"), ("rnn_size", 2.5, "--rnn_size"),
     ("embedding_dropout", -0.1, "--embedding_dropout"), ("tie_embeddings", 1, "--tie_embeddings"),
+    ("weight_drop", 1.0, "--weight_drop"), ("locked_dropout", "yes", "--locked_dropout"),
 ])
 def test_model_config_rejects_out_of_range(field, value, flag):
     with pytest.raises(CharRNNError, match=flag):
@@ -37,6 +38,7 @@ def test_model_config_rejects_out_of_range(field, value, flag):
     ("batch_size", 0), ("seq_length", -5), ("val_frac", 0.0), ("val_frac", 1.0), ("val_frac", float("nan")),
     ("learning_rate", 0.0), ("decay_rate", 1.5), ("grad_clip", -1.0), ("num_epochs", 0), ("max_steps", 0),
     ("print_every", 0), ("eval_every", 0), ("save_every", 0), ("seed", -1), ("keep_checkpoints", 0),
+    ("ema_decay", 1.0), ("ema_decay", -0.5),
 ])
 def test_train_config_rejects_out_of_range(field, value):
     with pytest.raises(CharRNNError, match=f"--{field}"):
@@ -65,9 +67,9 @@ def test_from_json_rejects_unknown_and_missing_keys():
 
 def test_resume_keeps_saved_config_and_applies_allowed_overrides():
     saved = make_run()
-    resumed = resume_config(saved, {"dropout": 0.3, "embedding_dropout": 0.1},
-                            {"num_epochs": 9, "learning_rate": 1e-3, "batch_size": 50})
-    assert resumed.model == dataclasses.replace(saved.model, dropout=0.3, embedding_dropout=0.1)
+    regularisers = {"dropout": 0.3, "embedding_dropout": 0.1, "weight_drop": 0.2, "locked_dropout": True}
+    resumed = resume_config(saved, regularisers, {"num_epochs": 9, "learning_rate": 1e-3, "batch_size": 50})
+    assert resumed.model == dataclasses.replace(saved.model, **regularisers)
     assert resumed.train.num_epochs == 9 and resumed.train.learning_rate == 1e-3
     assert resumed.train.batch_size == saved.train.batch_size
     assert resumed.run_name == saved.run_name

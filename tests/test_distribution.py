@@ -51,6 +51,20 @@ def test_mirrored_replicas_take_the_steps_one_device_takes(tmp_path, model, recu
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, rtol=1e-5)
 
 
+def test_mirrored_replicas_keep_the_weight_average_one_device_keeps(tmp_path):
+    run = tiny_run(max_steps=8, ema_decay=0.9)
+    one, _ = make_trainer(tmp_path / "one", run)
+    two, _ = make_trainer(tmp_path / "two", run, strategy=mirrored())
+    np.testing.assert_allclose(step_losses(two, 8), step_losses(one, 8), atol=1e-5)
+    for a, b in zip(two.weight_average.averages, one.weight_average.averages):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, rtol=1e-5)
+    assert not np.allclose(one.weight_average.averages[0].numpy(), one.model.trainable_variables[0].numpy())
+    with two.weight_average.swapped_in():
+        swapped = [v.numpy() for v in two.model.trainable_variables]
+    for value, average in zip(swapped, two.weight_average.averages):
+        np.testing.assert_array_equal(value, average.numpy())
+
+
 def test_mirrored_trains_with_a_loss_scale_in_float16(tmp_path):
     trainer, result, losses = train(tmp_path, tiny_run(max_steps=12, precision="float16"), strategy=mirrored())
     assert result.step == 12

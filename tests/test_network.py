@@ -33,12 +33,15 @@ TIED = dict(tie_embeddings=True, embedding_dropout=0.2)
 # run inside the stack's loop, with their own gradient: three layers, so a middle layer has
 # both a layer below and one above.
 DEEP = dict(num_layers=3, layer_norm=True, residual=True)
+# DropConnect on the recurrent kernels, locked dropout masks: the same masks reach both paths.
+WEIGHT_DROP = dict(weight_drop=0.5, locked_dropout=True, embedding_dropout=0.2, layer_norm=True)
 
 
 @pytest.mark.parametrize("cell_type, dropout, options", [("lstm", 0.0, {}), ("gru", 0.0, {}), ("lstm", 0.3, {}),
                                                          ("lstm", 0.0, OPTIONS), ("gru", 0.3, OPTIONS),
                                                          ("lstm", 0.0, TIED), ("lstm", 0.3, DEEP),
-                                                         ("lstm", 0.0, dict(num_layers=3, layer_norm=True))])
+                                                         ("lstm", 0.0, dict(num_layers=3, layer_norm=True)),
+                                                         ("lstm", 0.3, WEIGHT_DROP), ("gru", 0.3, WEIGHT_DROP)])
 def test_cpu_recurrence_matches_keras_layers_and_shares_their_checkpoints(tmp_path, cell_type, dropout, options):
     keras.utils.set_random_seed(7)  # the same dropout masks in both models
     keras_model = build(cell_type, recurrence="keras", dropout=dropout, **options)
@@ -212,3 +215,44 @@ def test_layer_norm_normalises_what_the_logits_read_and_residual_adds_the_layer_
     outputs_1, *_ = residual.rnn_1(outputs_0)
     np.testing.assert_allclose(residual(ids, residual.zero_state(1))[0], residual.dense(outputs_0 + outputs_1),
                                atol=1e-5)
+
+
+@pytest.mark.parametrize("recurrence", ["keras", "cpu"])
+def test_weight_drop_masks_each_recurrent_kernel_once_per_call_and_only_in_training(recurrence):
+    """One mask per call (per batch): its zeros cut the same recurrent weights at every timestep
+    and in every stream. Seen through the gradient: a dropped weight of the kernel gets none."""
+    model = build("lstm", recurrence=recurrence, weight_drop=0.5)
+    ids = tf.constant(np.random.default_rng(6).integers(0, 11, (3, 9)), tf.int32)
+    kernel = model.rnn_layers[0].cell.recurrent_kernel
+    gradients = []
+    for _ in range(2):
+        keras.utils.set_random_seed(11)
+        model = build("lstm", recurrence=recurrence, weight_drop=0.5)
+        kernel = model.rnn_layers[0].cell.recurrent_kernel
+        with tf.GradientTape() as tape:
+            logits, _ = model(ids, model.zero_state(3), training=True)
+            loss = sequence_loss(logits, ids)
+        gradients.append(tape.gradient(loss, kernel).numpy())
+    dropped = gradients[0] == 0
+    assert 0.3 < dropped.mean() < 0.7  # about half the weights, each for the whole sequence and batch
+    np.testing.assert_array_equal(gradients[0], gradients[1])  # the seed decides the mask
+    with tf.GradientTape() as tape:  # a second call draws another mask
+        logits, _ = model(ids, model.zero_state(3), training=True)
+        again = tape.gradient(sequence_loss(logits, ids), kernel).numpy()
+    assert not np.array_equal(again == 0, dropped)
+    with tf.GradientTape() as tape:  # no weight drop outside training
+        logits, _ = model(ids, model.zero_state(3))
+        assert (tape.gradient(sequence_loss(logits, ids), kernel).numpy() != 0).all()
+    kept = model.recurrent_kernels(training=True)[1] / model.rnn_layers[1].cell.recurrent_kernel
+    assert set(np.unique(np.round(kept.numpy(), 5))) <= {0.0, 2.0}  # kept weights scaled by 1 / (1 - 0.5)
+
+
+def test_locked_dropout_draws_one_mask_per_stream_for_every_timestep():
+    model = build("lstm", dropout=0.5, embedding_dropout=0.5, locked_dropout=True)
+    x = tf.ones([4, 20, 8])
+    for layer in model.dropouts:
+        dropped = layer(x, training=True).numpy() == 0
+        assert (dropped == dropped[:, :1]).all()  # the same units dropped at every timestep
+        assert 0.2 < dropped.mean() < 0.8 and not (dropped == dropped[:1]).all()  # differing between streams
+    plain = build("lstm", embedding_dropout=0.5).dropouts[0](x, training=True).numpy() == 0
+    assert not (plain == plain[:, :1]).all()

@@ -20,6 +20,7 @@ from charrnn.core.errors import CharRNNError
 from charrnn.data.batches import make_splits
 from charrnn.data.vocab import Vocab
 from charrnn.inference.sampler import Sampler, SamplingConfig
+from charrnn.inference.scoring import Evaluator
 from charrnn.training import checkpoints
 from charrnn.training.launch import RunRequest, prepare_run
 from charrnn.training.run_folder import read_run_files
@@ -231,12 +232,17 @@ def straight_run(run):
         return {k: float(v) for k, v in losses.items()}, [v.numpy() for v in straight.checkpoint_variables()]
 
 
-@pytest.mark.parametrize("stop_at", [1, 13, 26])  # 26: the last batch of the first epoch
-def test_an_interrupted_and_continued_run_equals_the_straight_run_exactly(tmp_path, stop_at):
+# The weight average and the weight drop's masks continue exactly too: the checkpoint holds the
+# average and the masks' random state.
+REGULARISED = dict(ema_decay=0.9, model_options=dict(weight_drop=0.3, locked_dropout=True))
+
+
+@pytest.mark.parametrize("stop_at, options", [(1, {}), (13, {}), (26, {}), (13, REGULARISED)])  # 26: the last
+def test_an_interrupted_and_continued_run_equals_the_straight_run_exactly(tmp_path, stop_at, options):  # of epoch 1
     # Without TensorFlow's op determinism, which would stay on for every later test in this
     # process: on CPU these ops give the same results without it. charrnn.train's --deterministic
     # is tested through the command (test_reliability).
-    run = tiny_run(dropout=0.3, max_steps=30)
+    run = tiny_run(dropout=0.3, max_steps=30, **options)
     expected, expected_variables = straight_run(run)
 
     first, _ = make_trainer(tmp_path / "resumed", run)
@@ -254,6 +260,35 @@ def test_an_interrupted_and_continued_run_equals_the_straight_run_exactly(tmp_pa
     assert {k: float(v) for k, v in losses.items()} == expected
     for a, b in zip(expected_variables, second.checkpoint_variables()):
         np.testing.assert_array_equal(a, b.numpy())
+
+
+def test_ema_decay_validates_with_the_average_of_the_weights_and_saves_it_for_sampling(tmp_path):
+    trainer, out = make_trainer(tmp_path, tiny_run(max_steps=12, eval_every=12, ema_decay=0.9))
+    weights = [[v.numpy() for v in trainer.model.trainable_variables]]
+    train_step = trainer.train_step
+
+    def recording(*step_inputs):
+        result = train_step(*step_inputs)
+        weights.append([v.numpy() for v in trainer.model.trainable_variables])
+        return result
+
+    trainer.train_step = recording
+    trainer.train()
+    expected = weights[0]
+    for step, after in enumerate(weights[1:], start=1):
+        decay = min(0.9, (1 + step) / (10 + step))
+        expected = [decay * a + (1 - decay) * w for a, w in zip(expected, after)]
+    for average, value in zip(trainer.weight_average.averages, expected):
+        np.testing.assert_allclose(average.numpy(), value, rtol=1e-5, atol=1e-6)
+    for variable, value in zip(trainer.model.trainable_variables, weights[-1]):  # training keeps its own
+        np.testing.assert_array_equal(variable.numpy(), value)
+
+    model, _, _ = checkpoints.load_model(str(tmp_path / "save"))  # what sample, evaluate and export read
+    for variable, average in zip(model.trainable_variables, trainer.weight_average.averages):
+        np.testing.assert_array_equal(variable.numpy(), average.numpy())
+    val_loss = float(re.findall(r"val_loss = ([\d.]+)", out.getvalue())[-1])
+    assert Evaluator(model, 10).score(trainer.val_ids).nats_per_char == pytest.approx(val_loss, abs=6e-4)
+    assert trainer.evaluate() != pytest.approx(val_loss, abs=1e-3)  # the weights themselves score otherwise
 
 
 def test_the_tensorboard_curve_continues_without_duplicates_after_a_crash(tmp_path):

@@ -19,7 +19,8 @@ RECURRENCE_CHOICES = ("auto", "keras", "cpu")  # recurrent layers' code paths: s
 ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE = 0, 1, 2  # sampling modes: see inference/sampler.py
 SAMPLE_MODES = (ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE)
 CONFIG_FORMAT = 1
-DROPOUT_RATES = ("dropout", "embedding_dropout")  # the model settings a continued or fine-tuned run may change
+# The model settings a continued or fine-tuned run may change: they shape no variable.
+DROPOUT_RATES = ("dropout", "embedding_dropout", "weight_drop", "locked_dropout")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -68,6 +69,8 @@ class ModelConfig:
     residual: bool = False  # add each recurrent layer's input to its output, from the second layer on
     embedding_dropout: float = 0.0  # dropout on the embedded characters
     tie_embeddings: bool = False  # the output layer's weights are the embedding's (needs equal widths)
+    weight_drop: float = 0.0  # DropConnect on each recurrent kernel in training: one mask per batch
+    locked_dropout: bool = False  # dropout and embedding_dropout draw one mask per stream for every timestep
 
     def __post_init__(self):
         _positive_int(self, "vocab_size")
@@ -78,7 +81,8 @@ class ModelConfig:
         if self.embedding_size is not None:
             _positive_int(self, "embedding_size")
         _number_in(self, "embedding_dropout", 0.0, 1.0, low_open=False, high_open=True)
-        for name in ("layer_norm", "residual", "tie_embeddings"):
+        _number_in(self, "weight_drop", 0.0, 1.0, low_open=False, high_open=True)
+        for name in ("layer_norm", "residual", "tie_embeddings", "locked_dropout"):
             _check(isinstance(getattr(self, name), bool), f"--{name} must be true or false")
         _check(not self.tie_embeddings or self.embedding_width == self.rnn_size,
                f"--tie_embeddings needs the embedding as wide as the top layer: --embedding_size "
@@ -120,6 +124,9 @@ class TrainConfig:
     save_every: int = 1000
     keep_checkpoints: int = 5
     precision: str = "float32"
+    # Above 0: validation, the best checkpoint's choice, sampling and export use an exponential
+    # moving average of the weights with this decay per step (training/weight_average.py).
+    ema_decay: float = 0.0
 
     # Changing these between a run and its continuation would change what a step or the
     # carried RNN state means, so a resumed run must keep them.
@@ -152,6 +159,7 @@ class TrainConfig:
         if self.eval_chars is not None:
             _positive_int(self, "eval_chars")
         _number_in(self, "grad_clip", 0.0, math.inf, low_open=True, high_open=True)
+        _number_in(self, "ema_decay", 0.0, 1.0, low_open=False, high_open=True)
         _check(self.precision in PRECISIONS,
                f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 

@@ -3,7 +3,12 @@
 Each recurrent layer's output may be layer-normalised (`layer_norm`), have the layer's input
 added to it from the second layer on (`residual`), then goes through dropout. The embedding is
 as wide as the recurrent layers (char-rnn's choice) unless `embedding_size` says otherwise; its
-output may go through dropout too (`embedding_dropout`). With `tie_embeddings` the output layer
+output may go through dropout too (`embedding_dropout`). With `locked_dropout` both draw one mask
+per stream and batch, the same at every timestep (variational dropout). `weight_drop` is
+DropConnect on the recurrent kernels (AWD-LSTM's weight drop): in training each layer's
+recurrent kernel [units, gates * units] is multiplied by one dropout mask per call (per batch),
+which changes the weights the cell reads, not the cell, so cuDNN and charrnn's CPU recurrence
+both still apply. With `tie_embeddings` the output layer
 has no kernel of its own: logits = top outputs x embedding^T + bias, one [vocab, width] variable
 serving both ends.
 
@@ -63,17 +68,21 @@ class CharRNN(keras.Model):
             recurrence == "cpu" or (recurrence == "auto" and faster_here and not gpu_available()))
         self.embedding = keras.layers.Embedding(config.vocab_size, config.embedding_width, name="embedding",
                                                 dtype=dtype_policy)
+        # Locked: one mask per stream [batch, 1, features], broadcast over the timesteps.
+        noise_shape = (None, 1, None) if config.locked_dropout else None
         if config.embedding_dropout:
-            self.embedding_dropout = keras.layers.Dropout(config.embedding_dropout, name="embedding_dropout",
-                                                          dtype=dtype_policy)
+            self.embedding_dropout = keras.layers.Dropout(config.embedding_dropout, noise_shape=noise_shape,
+                                                          name="embedding_dropout", dtype=dtype_policy)
         layer_kwargs = {"reset_after": True} if config.model == "gru" else {}
         # One attribute per layer: TensorFlow checkpoints follow attributes, not Keras-tracked lists.
         for i in range(config.num_layers):
             setattr(self, f"rnn_{i}", _LAYERS[config.model](
                 config.rnn_size, return_sequences=True, return_state=True, name=f"{config.model}_{i}",
                 dtype=dtype_policy, **layer_kwargs))
-            setattr(self, f"dropout_{i}", keras.layers.Dropout(config.dropout, name=f"dropout_{i}",
-                                                               dtype=dtype_policy))
+            setattr(self, f"dropout_{i}", keras.layers.Dropout(config.dropout, noise_shape=noise_shape,
+                                                               name=f"dropout_{i}", dtype=dtype_policy))
+            if config.weight_drop:
+                setattr(self, f"weight_drop_{i}", keras.layers.Dropout(config.weight_drop, name=f"weight_drop_{i}"))
             if config.layer_norm:
                 setattr(self, f"layer_norm_{i}", keras.layers.LayerNormalization(name=f"layer_norm_{i}",
                                                                                  dtype=dtype_policy))
@@ -98,9 +107,23 @@ class CharRNN(keras.Model):
 
     @property
     def dropouts(self) -> list:
-        """Every dropout layer: the embedding's, if any, then one per recurrent layer."""
+        """Every dropout layer: the embedding's, if any, then one per recurrent layer, then the
+        recurrent kernels' weight drops, if any."""
         embedding = [self.embedding_dropout] if self.config.embedding_dropout else []
-        return embedding + [getattr(self, f"dropout_{i}") for i in range(self.config.num_layers)]
+        layers = range(self.config.num_layers)
+        weight_drops = [getattr(self, f"weight_drop_{i}") for i in layers] if self.config.weight_drop else []
+        return embedding + [getattr(self, f"dropout_{i}") for i in layers] + weight_drops
+
+    def recurrent_kernels(self, training: bool) -> list:
+        """What each layer's recurrent kernel [units, gates * units] is in this call: in training
+        under --weight_drop the variable times a fresh dropout mask (scaled by 1 / (1 - rate)),
+        else None (the variable itself)."""
+        if not (training and self.config.weight_drop):
+            return [None] * self.config.num_layers
+        if not all(layer.built for layer in self.rnn_layers):
+            self.build_variables()
+        return [layer.cell.recurrent_kernel * getattr(self, f"weight_drop_{i}")(
+            tf.ones_like(layer.cell.recurrent_kernel), training=True) for i, layer in enumerate(self.rnn_layers)]
 
     def _logits(self, x):
         """x [..., rnn_size] -> logits [..., vocab] float32."""
@@ -117,14 +140,22 @@ class CharRNN(keras.Model):
         n = states_per_layer(self.config.model)
         return list(states[i * n: (i + 1) * n])
 
-    def _run_layer(self, layer, x, states, training):
-        """Keras' layer: x [batch, time, features] -> (outputs [batch, time, units], new states of the layer)."""
-        x, *states = layer(x, initial_state=[tf.cast(s, x.dtype) for s in states], training=training)
+    def _run_layer(self, layer, x, states, training, recurrent_kernel):
+        """Keras' layer: x [batch, time, features] -> (outputs [batch, time, units], new states of
+        the layer), reading `recurrent_kernel` (a tensor; None: its variable) in place of its variable."""
+        initial_state = [tf.cast(s, x.dtype) for s in states]
+        if recurrent_kernel is None:
+            x, *states = layer(x, initial_state=initial_state, training=training)
+        else:  # the variable reads as the tensor inside the scope, and its gradient flows through it
+            with keras.StatelessScope(state_mapping=[(layer.cell.recurrent_kernel, recurrent_kernel)]):
+                x, *states = layer(x, initial_state=initial_state, training=training)
         return x, states
 
-    def _weights(self, layer, dtype):
+    def _weights(self, layer, dtype, recurrent_kernel=None):
+        """(kernel, recurrent kernel, bias) of a layer in `dtype`; `recurrent_kernel` (if not None) in place of its own."""
         cell = layer.cell
-        return [tf.cast(v, dtype) for v in (cell.kernel, cell.recurrent_kernel, cell.bias)]
+        recurrent_kernel = cell.recurrent_kernel if recurrent_kernel is None else recurrent_kernel
+        return [tf.cast(v, dtype) for v in (cell.kernel, recurrent_kernel, cell.bias)]
 
     def call(self, ids, states, training=False, differentiable=True):
         """ids [batch, time] int -> (logits [batch, time, vocab] float32, new states, float32).
@@ -134,20 +165,22 @@ class CharRNN(keras.Model):
         x = self.embedding(ids)
         if self.config.embedding_dropout:
             x = self.embedding_dropout(x, training=training)
+        recurrent_kernels = self.recurrent_kernels(training)
         if self.cpu_recurrence and x.shape[1] is not None and all(layer.built for layer in self.rnn_layers):
-            return self._cpu_stack(x, states, training, differentiable)
+            return self._cpu_stack(x, states, training, differentiable, recurrent_kernels)
         new_states = []
         layer_dropouts = [getattr(self, f"dropout_{i}") for i in range(self.config.num_layers)]
         for i, (layer, dropout) in enumerate(zip(self.rnn_layers, layer_dropouts)):
-            outputs, layer_states = self._run_layer(layer, x, self._layer_states(states, i), training)
+            outputs, layer_states = self._run_layer(layer, x, self._layer_states(states, i), training,
+                                                    recurrent_kernels[i])
             new_states.extend(tf.cast(s, tf.float32) for s in layer_states)
             x = dropout(self._between_layers(i, outputs, x), training=training)
         return self._logits(x), tuple(new_states)
 
-    def _cpu_stack(self, x, states, training, differentiable):
+    def _cpu_stack(self, x, states, training, differentiable, recurrent_kernels):
         """`call` on the CPU path, x [batch, time, embedding] -> (logits, states): the layer norms,
         residual connections and dropout between the layers run inside charrnn.model.recurrent's
-        wavefront; those after the top layer here."""
+        wavefront; those after the top layer here. The layers read `recurrent_kernels`."""
         lower = range(self.config.num_layers - 1)
         norms = [(norm.gamma, norm.beta) for norm in (getattr(self, f"layer_norm_{i}") for i in lower)
                  ] if self.config.layer_norm else []
@@ -158,7 +191,8 @@ class CharRNN(keras.Model):
         epsilon = self.layer_norm_0.epsilon if self.config.layer_norm else 1e-3
         stack = recurrent.lstm_stack if self.config.model == "lstm" else recurrent.gru_stack
         outputs, new_states, top_inputs = stack(
-            x, [tf.cast(s, x.dtype) for s in states], [self._weights(layer, x.dtype) for layer in self.rnn_layers],
+            x, [tf.cast(s, x.dtype) for s in states],
+            [self._weights(layer, x.dtype, kernel) for layer, kernel in zip(self.rnn_layers, recurrent_kernels)],
             norms, epsilon, self.config.residual, masks, differentiable)
         top = self.config.num_layers - 1
         x = getattr(self, f"dropout_{top}")(self._between_layers(top, outputs, top_inputs), training=training)

@@ -22,6 +22,7 @@ from google.protobuf import text_format
 from charrnn.core.errors import CharRNNError
 from charrnn.core.files import atomic_write_text, fsync_folder
 from charrnn.model.network import CharRNN
+from charrnn.training import weight_average
 from charrnn.training.run_folder import CHECKPOINT_INDEX, read_run_files
 
 BEST_DIR = "best"
@@ -180,7 +181,8 @@ def restore(checkpoint: tf.train.Checkpoint, path: str, *, partial: bool = False
 
 
 def load_model(save_dir: str, which: str = "latest", on_skip=None):
-    """(CharRNN with the weights of checkpoint `which`, its Vocab, its RunConfig) of a run folder.
+    """(CharRNN with the weights of checkpoint `which`, its Vocab, its RunConfig) of a run folder:
+    the average of the weights where the run kept one (--ema_decay), else the weights.
 
     A damaged newest checkpoint is passed over for the newest intact one, and on_skip(message) told.
     """
@@ -189,4 +191,10 @@ def load_model(save_dir: str, which: str = "latest", on_skip=None):
     model = CharRNN(config.model)
     model.build_variables()
     restore(tf.train.Checkpoint(model=model), path, partial=True)
+    if weight_average.holds_average(path):
+        try:
+            weight_average.read_into(model.trainable_variables, path)
+        except (tf.errors.OpError, AssertionError, ValueError) as e:
+            raise CharRNNError(f"checkpoint {path}: its weight average does not fit the model: {_first_line(e)}"
+                               ) from None
     return model, vocab, config

@@ -17,6 +17,7 @@ steps (docs/reliability.md, "Memory over a long run").
 """
 
 import collections
+import contextlib
 import dataclasses
 import math
 import os
@@ -43,6 +44,7 @@ from charrnn.training.progress import Progress, step_line, val_line, whole_val_l
 from charrnn.training.run_folder import write_run_files
 from charrnn.training.summaries import Summaries
 from charrnn.training.time_budget import TimeBudget
+from charrnn.training.weight_average import AVERAGE_KEY, WeightAverage, holds_average
 
 SAMPLE_SUMMARY_LENGTH = 500
 # The step times the run's median is taken over: the last ones, so that a run of any length holds the same memory.
@@ -144,6 +146,8 @@ class Trainer:
             self.model.build_variables()
             self.optimizer = _optimizer(run.train, self.learning_rate)
             self.optimizer.build(self.model.trainable_variables)
+            self.weight_average = (WeightAverage(self.model.trainable_variables, run.train.ema_decay)
+                                   if run.train.ema_decay else None)
         self.budget = TimeBudget(run.train.max_minutes, tf.Variable(0.0, dtype=tf.float64, trainable=False))
         # As the last validation and save took: what the end of a budgeted run must leave time for.
         self._final_validation_seconds = self._save_seconds = 0.0
@@ -154,12 +158,15 @@ class Trainer:
         self._state = dict(model=self.model, optimizer=self.optimizer, rnn_state=self.rnn_state,
                            best_val_loss=self.best_val_loss)
         # Kept apart from _state, read where present: dropout's random-number state (so a continued
-        # run draws the masks the straight run would), which exists only while --dropout > 0, and
-        # the time budget's accounting, which checkpoints of earlier versions lack.
+        # run draws the masks the straight run would), which exists only while --dropout > 0, the
+        # time budget's accounting, which checkpoints of earlier versions lack, and the weight
+        # average, which exists only under --ema_decay.
         self._optional_state = dict(
             dropout_seeds={layer.name: layer.seed_generator.state for layer in self.model.dropouts
                            if getattr(layer, "seed_generator", None) is not None},
             time_spent=self.budget.spent)
+        if self.weight_average:
+            self._optional_state[AVERAGE_KEY] = self.weight_average.averages
         self.checkpoint = tf.train.Checkpoint(**self._state, **self._optional_state)
         self.store = checkpoints.CheckpointStore(save_dir, self.checkpoint, keep=run.train.keep_checkpoints)
         self.summaries = Summaries(os.path.join(log_dir, run.run_name) if self.chief else None)
@@ -196,6 +203,8 @@ class Trainer:
         elif request.finetune_from:
             source, source_vocab, _ = checkpoints.load_model(request.finetune_from, "latest", on_skip=warn)
             transfer_weights(source, source_vocab.chars, trainer.model, trainer.vocab.chars)
+            if trainer.weight_average:  # the average starts from the weights fine-tuning starts from
+                trainer.weight_average.reset()
         shortage = checkpoints.space_shortage(request.save_dir, trainer.checkpoint_bytes(),
                                               prepared.run.train.keep_checkpoints + 1)
         if shortage and warn:
@@ -211,6 +220,8 @@ class Trainer:
         dropout's random state), dropping anything the logs hold past its step."""
         checkpoints.restore(tf.train.Checkpoint(**self._state), path, partial=True)
         tf.train.Checkpoint(**self._optional_state).read(path).expect_partial()
+        if self.weight_average and not holds_average(path):  # --ema_decay is new to this run
+            self.weight_average.reset()
         self.summaries.discard_after(self.step)
 
     def checkpoint_bytes(self) -> int:
@@ -218,7 +229,8 @@ class Trainer:
         return sum(v.numpy().nbytes for v in self.checkpoint_variables())
 
     def checkpoint_variables(self) -> list:
-        return [*self.model.weights, *self.optimizer.variables, *self.rnn_state]
+        average = self.weight_average.averages if self.weight_average else []
+        return [*self.model.weights, *self.optimizer.variables, *average, *self.rnn_state]
 
     def _train_step_fn(self, inputs, targets, decisions):
         """inputs, targets [batch, time], this process's decisions [ChiefDecisions.SIZE] -> (loss,
@@ -239,7 +251,11 @@ class Trainer:
         diverged = tf.logical_not(loss_finite) if scaled else tf.logical_not(loss_finite & gradients_finite)
 
         def update():
+            steps_before = tf.identity(self.optimizer.iterations.value)
             self.strategy.run(self._apply, args=(gradients,))
+            if self.weight_average:  # after a step the loss scale did not skip
+                steps = tf.identity(self.optimizer.iterations.value)
+                tf.cond(steps > steps_before, lambda: self._update_average(steps), lambda: tf.constant(False))
             return tf.constant(True)
 
         def carry_state():
@@ -274,6 +290,10 @@ class Trainer:
         scaled_norm = tf.linalg.global_norm(gradients)
         gradients, _ = tf.clip_by_global_norm(gradients, self.run.train.grad_clip * scale, use_norm=scaled_norm)
         return loss, scaled_norm / scale, gradients, new_states, decisions
+
+    def _update_average(self, steps):
+        self.weight_average.update(steps)
+        return tf.constant(True)
 
     def _apply(self, gradients):
         """Updates each replica's copy of the weights with the (all-reduced) gradients."""
@@ -322,7 +342,15 @@ class Trainer:
         """Scores --eval_chars characters of the validation split (all by default), keeps the best
         checkpoint, logs a sample; at the run's end also scores the whole split if that was less."""
         start, eval_chars = time.monotonic(), self.run.train.eval_chars
-        val_loss = self.evaluate(eval_chars)
+        partial = eval_chars is not None and eval_chars + 1 < len(self.val_ids)
+        whole = sample = None
+        with self.weight_average.swapped_in() if self.weight_average else contextlib.nullcontext():
+            val_loss = self.evaluate(eval_chars)
+            if partial and step == self.total_steps:
+                whole = self.evaluate()
+            if self.chief:
+                sample = self.sampler.generate(default_prime(self.vocab), SAMPLE_SUMMARY_LENGTH,
+                                               SamplingConfig(seed=step))[0]
         if val_loss < self.best_val_loss.numpy():
             self.best_val_loss.assign(np.array(val_loss, np.float64))
             self.budget.record()
@@ -331,14 +359,11 @@ class Trainer:
         progress.line(val_line(step, self.planned, epoch, val_loss, float(self.best_val_loss.numpy())))
         # Minutes of training so far (continuations included): what scripts/plot_val_loss.py plots against.
         self.summaries.scalars(step, {"val/loss": val_loss, "minutes": self.budget.elapsed() / 60.0})
-        partial = eval_chars is not None and eval_chars + 1 < len(self.val_ids)
-        if partial and step == self.total_steps:
-            whole = self.evaluate()
+        if whole is not None:
             progress.line(whole_val_line(step, self.planned, epoch, whole, len(self.val_ids) - 1))
             self.summaries.scalars(step, {"val/loss_whole_split": whole})
-        if self.chief:
-            sample = self.sampler.generate(default_prime(self.vocab), SAMPLE_SUMMARY_LENGTH, SamplingConfig(seed=step))
-            self.summaries.text(step, "sample", sample[0])
+        if sample is not None:
+            self.summaries.text(step, "sample", sample)
         # What the final validation will take: the whole split, if this one scored part of it.
         self._final_validation_seconds = (time.monotonic() - start) * (len(self.val_ids) / (eval_chars + 1)
                                                                       if partial else 1.0)
