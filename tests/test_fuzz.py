@@ -37,7 +37,8 @@ def flag_list(flags: dict) -> list:
 @given(data=TEXTS, flags=st.dictionaries(
     st.sampled_from(["rnn_size", "num_layers", "batch_size", "seq_length", "val_frac", "test_frac", "dropout",
                      "learning_rate", "model", "precision", "encoding", "max_steps", "embedding_size",
-                     "embedding_dropout", "tie_embeddings", "grad_accum_steps", "strategy"]), VALUES, max_size=3))
+                     "embedding_dropout", "tie_embeddings", "grad_accum_steps", "strategy", "weight_drop",
+                     "locked_dropout", "ema_decay"]), VALUES, max_size=3))
 @example(data=(VERSE * 40).encode(), flags={})  # one that succeeds, whatever the drawn ones do
 def test_train(tmp_path_factory, data, flags):
     root = tmp_path_factory.mktemp("fuzz_train")
