@@ -191,10 +191,7 @@ def load_model(save_dir: str, which: str = "latest", on_skip=None):
     model = CharRNN(config.model)
     model.build_variables()
     restore(tf.train.Checkpoint(model=model), path, partial=True)
-    if weight_average.holds_average(path):
-        try:
-            weight_average.read_into(model.trainable_variables, path)
-        except (tf.errors.OpError, AssertionError, ValueError) as e:
-            raise CharRNNError(f"checkpoint {path}: its weight average does not fit the model: {_first_line(e)}"
-                               ) from None
+    if weight_average.holds_average(path):  # read into the model's own variables, in their order
+        restore(tf.train.Checkpoint(**{weight_average.AVERAGE_KEY: list(model.trainable_variables)}), path,
+                partial=True)
     return model, vocab, config

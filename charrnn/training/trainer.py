@@ -251,7 +251,7 @@ class Trainer:
         diverged = tf.logical_not(loss_finite) if scaled else tf.logical_not(loss_finite & gradients_finite)
 
         def update():
-            steps_before = tf.identity(self.optimizer.iterations.value)
+            steps_before = tf.identity(self.optimizer.iterations.value) if self.weight_average else None
             self.strategy.run(self._apply, args=(gradients,))
             if self.weight_average:  # after a step the loss scale did not skip
                 steps = tf.identity(self.optimizer.iterations.value)

@@ -5,8 +5,8 @@ d = min(ema_decay, (1 + step) / (10 + step)): early on the average follows the w
 so that it is not held back by the initial ones (TensorFlow's ExponentialMovingAverage does the
 same with its num_updates). Training reads the weights; validation and the best checkpoint's
 choice read the average (`swapped_in`). Checkpoints hold both, the average under the key
-AVERAGE_KEY, so a continued run goes on with both exactly, and `read_into` gives a model that
-samples, scores or exports with the average.
+AVERAGE_KEY, so a continued run goes on with both exactly, and checkpoints.load_model gives a
+model that samples, scores or exports with the average.
 """
 
 import contextlib
@@ -54,7 +54,3 @@ def holds_average(path: str) -> bool:
     """Whether checkpoint `path` holds a weight average."""
     return any(name.startswith(AVERAGE_KEY + "/") for name, _ in tf.train.list_variables(path))
 
-
-def read_into(variables, path: str) -> None:
-    """Reads checkpoint `path`'s weight average into `variables` (a model's trainable variables)."""
-    tf.train.Checkpoint(**{AVERAGE_KEY: list(variables)}).read(path).expect_partial().assert_existing_objects_matched()
