@@ -20,7 +20,7 @@ sys.path.insert(0, REPO_ROOT)
 from charrnn.cli import import_tensorflow_quietly  # noqa: E402
 
 # TensorBoard's event reader uses TensorFlow when it is installed; loaded first, it loads quietly.
-import_tensorflow_quietly()
+import_tensorflow_quietly(plotting=True)
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 from tensorboard.util.tensor_util import make_ndarray  # noqa: E402
 
