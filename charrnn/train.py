@@ -12,7 +12,8 @@ import sys
 from absl import flags
 
 from charrnn import cli
-from charrnn.core.config import CELL_TYPES, LR_SCHEDULES, DataConfig, ModelConfig, TrainConfig
+from charrnn.core.errors import CharRNNError
+from charrnn.core.config import CELL_TYPES, LR_SCHEDULES, RECIPES, DataConfig, ModelConfig, TrainConfig
 from charrnn.training import launch
 
 _MODEL = ModelConfig(vocab_size=1)
@@ -77,6 +78,10 @@ flags.DEFINE_integer("num_epochs", _TRAIN.num_epochs, "Passes over the training 
 flags.DEFINE_integer("max_steps", None, "Stop after this many steps in all (counting earlier runs).")
 flags.DEFINE_float("max_minutes", None, "Stop after this many minutes of wall time in all (counting earlier runs; "
                    "validation and saving included), with a final validation and checkpoint.")
+flags.DEFINE_enum("recipe", _TRAIN.recipe, RECIPES, "auto: with --max_minutes, a new run times a few "
+                  "training steps of GRUs of several widths here and picks the model, dropout, learning rate and "
+                  "precision for the budget and the text's size (docs/training.md); settings given too are kept. "
+                  "A continued run keeps its choice.")
 flags.DEFINE_integer("seed", None, "Random seed (default: a random one, recorded in config.json).")
 flags.DEFINE_integer("print_every", _TRAIN.print_every, "Print a train_loss line every this many steps.")
 flags.DEFINE_integer("eval_every", _TRAIN.eval_every, "Validate every this many steps (and at each epoch's end).")
@@ -104,6 +109,9 @@ def main(argv):
                                 save_dir=FLAGS.save_dir, log_dir=FLAGS.log_dir, init_from=FLAGS.init_from,
                                 finetune_from=FLAGS.finetune_from, run_name=FLAGS.run_name)
     cli.check_strategy(FLAGS.strategy)
+    if FLAGS.recipe == "auto" and FLAGS.strategy == "multi_worker":
+        raise CharRNNError("--recipe auto times this machine alone, and each worker would choose for itself: with "
+                           "--strategy multi_worker give the model's flags (see the recipes in docs/training.md)")
     prepared = launch.prepare_run(request, warn=cli.warn)  # every check that needs no TensorFlow
 
     cli.import_tensorflow_quietly()
@@ -117,8 +125,14 @@ def main(argv):
     from charrnn.training.progress import start_line
     from charrnn.training.trainer import Trainer
 
+    seconds_spent = 0.0
+    if prepared.run.train.recipe == "auto" and not prepared.continues:
+        from charrnn.training import recipe
+        prepared, choice = recipe.choose_for_run(prepared, strategy, FLAGS.recurrence)
+        print(choice.line, flush=True)
+        seconds_spent = choice.seconds
     trainer = Trainer.start(prepared, recurrence=FLAGS.recurrence, warn=cli.warn, strategy=strategy,
-                            collective_timeout=FLAGS.collective_timeout)
+                            collective_timeout=FLAGS.collective_timeout, seconds_spent=seconds_spent)
     if trainer.chief:  # the other workers of a multi-worker run print nothing but errors
         print(start_line(trainer.run.run_name, prepared.num_chars, prepared.from_cache, len(prepared.vocab),
                          len(prepared.train_batches), trainer.step, trainer.total_steps,

@@ -132,6 +132,7 @@ def test_a_continued_run_keeps_its_config_name_and_text_and_takes_what_may_chang
     (dict(rnn_size=32), "--rnn_size 32 does not match the checkpoint's rnn_size 16"),
     (dict(batch_size=8), "--batch_size 8 does not match the checkpoint's batch_size 4"),
     (dict(precision="float16"), "cannot continue a run trained with --precision float32"),
+    (dict(recipe="auto", max_minutes=5), "--recipe auto does not match the checkpoint's recipe none"),
 ])
 def test_a_continued_run_refuses_what_would_not_fit_its_checkpoint(tmp_path, settings, message):
     write_corpus(tmp_path / "data")
@@ -192,6 +193,7 @@ def test_a_fine_tuned_run_is_new_keeps_the_architecture_and_adds_the_new_charact
 @pytest.mark.parametrize("settings, message", [
     (dict(rnn_size=32), "--rnn_size 32 does not match the rnn_size 16 of the run in"),
     (dict(init_from="save"), "give --init_from (continue a run) or --finetune_from"),
+    (dict(recipe="auto", max_minutes=5), "--recipe auto sizes a new model"),
 ])
 def test_fine_tuning_refuses_another_architecture_or_continuing_at_once(tmp_path, settings, message):
     write_corpus(tmp_path / "data")

@@ -364,7 +364,8 @@ def test_start_builds_the_trainer_of_a_prepared_run_and_restores_the_run_it_cont
                     seed=1, max_steps=3)
     folders = dict(save_dir=str(tmp_path / "save"), log_dir=str(tmp_path / "logs"), run_name="start")
     first = Trainer.start(prepare_run(RunRequest(settings=settings, given=frozenset(settings), **folders)),
-                          out=io.StringIO())
+                          out=io.StringIO(), seconds_spent=7.0)  # as choosing a recipe took
+    assert float(first.budget.spent.numpy()) == 7.0
     assert first.step == 0 and first.train().step == 3
     warnings = []
     more = dict(max_steps=5)

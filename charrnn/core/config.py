@@ -15,6 +15,7 @@ from charrnn.core.files import parse_versioned_json
 CELL_TYPES = ("lstm", "gru", "rnn")
 PRECISIONS = ("float32", "bfloat16", "float16")
 LR_SCHEDULES = ("exponential", "cosine", "constant")  # see training/learning_rate.py
+RECIPES = ("none", "auto")  # see training/recipe.py
 RECURRENCE_CHOICES = ("auto", "keras", "cpu")  # recurrent layers' code paths: see network.CharRNN
 ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE = 0, 1, 2  # sampling modes: see inference/sampler.py
 SAMPLE_MODES = (ARGMAX, SAMPLE, SAMPLE_AFTER_SPACE)
@@ -127,6 +128,8 @@ class TrainConfig:
     # Above 0: validation, the best checkpoint's choice, sampling and export use an exponential
     # moving average of the weights with this decay per step (training/weight_average.py).
     ema_decay: float = 0.0
+    # "auto": the model and schedule were chosen for max_minutes by training/recipe.py when the run began.
+    recipe: str = "none"
 
     # Changing these between a run and its continuation would change what a step or the
     # carried RNN state means, so a resumed run must keep them.
@@ -162,6 +165,9 @@ class TrainConfig:
         _number_in(self, "ema_decay", 0.0, 1.0, low_open=False, high_open=True)
         _check(self.precision in PRECISIONS,
                f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        _check(self.recipe in RECIPES, f"--recipe must be one of {', '.join(RECIPES)}, got {self.recipe!r}")
+        _check(self.recipe == "none" or self.max_minutes is not None,
+               "--recipe auto sizes the model for a time budget: give --max_minutes too")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,8 +218,9 @@ def resume_config(saved: RunConfig, model_overrides: dict, train_overrides: dict
     """The config of a run continued from `saved`.
 
     Overrides are the flags the user gave explicitly. The architecture and the batching must
-    stay as saved (anything else would not fit the checkpoint); the rest may change, for example
-    more epochs or a lower learning rate.
+    stay as saved (anything else would not fit the checkpoint), and so must the recipe (an automatic
+    one was chosen when the run began); the rest may change, for example more epochs or a lower
+    learning rate.
     """
     def mismatch(name, value, saved_value):
         return (f"--{name} {value} does not match the checkpoint's {name} {saved_value}; "
@@ -226,7 +233,7 @@ def resume_config(saved: RunConfig, model_overrides: dict, train_overrides: dict
            f"only float32 and bfloat16 may be switched")
     model = keep_architecture(saved.model, model_overrides, mismatch)
     for name, value in train_overrides.items():
-        _check(name not in TrainConfig.DATA_SHAPING or value == getattr(saved.train, name),
+        _check(name not in (*TrainConfig.DATA_SHAPING, "recipe") or value == getattr(saved.train, name),
                mismatch(name, value, getattr(saved.train, name)))
     return dataclasses.replace(
         saved, model=model,

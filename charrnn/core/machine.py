@@ -34,11 +34,16 @@ def cpu_description(cpuinfo: str = "/proc/cpuinfo") -> str:
     return f"{names[0] if names else platform.processor() or 'CPU'}, {len(names) or os.cpu_count()} cores, {extensions}"
 
 
+def has_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU computes in bfloat16 (AVX512-BF16 or AMX); False where /proc/cpuinfo is missing."""
+    lines = _cpuinfo_lines(cpuinfo)
+    return lines is not None and bool(_flags(lines) & BFLOAT16_FLAGS)
+
+
 def bfloat16_hint(precision: str, cpuinfo: str = "/proc/cpuinfo"):
     """A line telling a float32 run on a CPU with bfloat16 units (AVX512-BF16 or AMX) what
     --precision bfloat16 measured, or None. For CPU runs: a GPU's own precision is another matter."""
-    lines = _cpuinfo_lines(cpuinfo)
-    if precision != "float32" or lines is None or not _flags(lines) & BFLOAT16_FLAGS:
+    if precision != "float32" or not has_bfloat16(cpuinfo):
         return None
     return ("note: this CPU has bfloat16 arithmetic (AVX512-BF16 or AMX); on one such CPU --precision "
             "bfloat16 made steps 1.02 to 1.24 times as fast, and the 5- and 10-minute recipes no better per "

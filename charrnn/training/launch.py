@@ -78,6 +78,9 @@ def prepare_run(request: RunRequest, warn=None) -> PreparedRun:
         run = resume_config(saved, request.values_of(ModelConfig, True), request.values_of(TrainConfig, True))
         run = dataclasses.replace(run, run_name=request.run_name or run.run_name)
     elif request.finetune_from:
+        if request.settings.get("recipe") == "auto":
+            raise CharRNNError("--recipe auto sizes a new model; a fine-tuned run keeps the architecture of "
+                               f"{request.finetune_from}: drop --recipe")
         source, source_vocab = read_run_files(request.finetune_from)
         run, vocab = _fine_tuned_run(request, source), None
     else:

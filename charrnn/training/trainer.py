@@ -186,9 +186,10 @@ class Trainer:
 
     @classmethod
     def start(cls, prepared, recurrence: str = "auto", warn=None, out=None, strategy=None,
-              collective_timeout: float = COLLECTIVE_TIMEOUT) -> "Trainer":
+              collective_timeout: float = COLLECTIVE_TIMEOUT, seconds_spent: float = 0.0) -> "Trainer":
         """The trainer of a launch.PreparedRun, restored from the run it continues, if any, or
-        holding the weights of the run it fine-tunes.
+        holding the weights of the run it fine-tunes. A new run's time budget counts
+        `seconds_spent` already (choosing its recipe).
 
         warn(message) hears of damaged checkpoints passed over and of a disk too full for the
         checkpoints the run keeps (in the chief only).
@@ -200,7 +201,9 @@ class Trainer:
         warn = warn if trainer.chief else None
         if prepared.continues:
             trainer.restore(checkpoints.find_checkpoint(request.init_from, "latest", on_skip=warn))
-        elif request.finetune_from:
+        else:
+            trainer.budget.spent.assign(np.array(seconds_spent, np.float64))
+        if request.finetune_from:
             source, source_vocab, _ = checkpoints.load_model(request.finetune_from, "latest", on_skip=warn)
             transfer_weights(source, source_vocab.chars, trainer.model, trainer.vocab.chars)
             if trainer.weight_average:  # the average starts from the weights fine-tuning starts from

@@ -1,0 +1,141 @@
+"""--recipe auto: the model and schedule for a time budget, sized from the text and this machine.
+
+The rule, from the timed runs of docs/training.md#recipes-the-lowest-loss-in-the-minutes-you-have:
+a two-layer GRU with layer norm and a cosine decay that ends with the budget, as wide as still
+sees CHARS_TO_SEE characters of training in the budget at the step time measured here (wider ones
+see too few; narrower ones are too small), but with at most PARAMS_PER_CHAR recurrent weights per
+training character (wider overfits a small text however long it trains); dropout rising with the
+passes over the text that width makes; a lower learning rate past LONG_MINUTES, where 4e-3 made
+wide models' losses jump; bfloat16 on a CPU with bfloat16 arithmetic.
+
+`choose` is the rule, pure: it takes the step time of a width as a function and a clock, so tests
+give it fake ones. `choose_for_run` times the real training step of each candidate and fills in
+the settings of a new run the user did not give.
+"""
+
+import dataclasses
+import math
+import tempfile
+import time
+from typing import Callable, Mapping
+
+from charrnn.core.config import RunConfig
+from charrnn.core.machine import has_bfloat16
+
+WIDTHS = (128, 192, 256, 384, 512)
+CHARS_TO_SEE = 8_000_000
+PARAMS_PER_CHAR = 2.0  # recurrent weights (2 GRU layers: 12 x width^2) per training character, at most
+LONG_MINUTES = 15.0
+# The share of the budget left after the timing that goes into training steps at the timed speed:
+# the trainer's steps (the feed, logging) took 15% longer than the bare timed step, and validations
+# and saves most of the rest (a 5-minute run of tiny-shakespeare here: 2,736 steps of 84 ms where
+# 73 ms were timed).
+TRAINING_SHARE = 0.75
+# Dropout by passes over the training text: below 8 none, then 0.1, 0.2 and from 20 passes 0.3.
+DROPOUT_BY_PASSES = ((8, 0.0), (14, 0.1), (20, 0.2), (math.inf, 0.3))
+TIMED_STEPS, WARMUP_STEPS = 3, 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """What the rule chose: `settings` maps flag names to values; `line` says what and why;
+    `seconds` is the time the timing took, which counts against the budget."""
+
+    settings: Mapping[str, object]
+    line: str
+    seconds: float
+
+
+def recurrent_params(width: int) -> int:
+    """Weights of two GRU layers of `width` units with inputs as wide: 2 x 3 x (2 x width) x width."""
+    return 12 * width * width
+
+
+def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Callable[[int], float],
+           bfloat16: bool, given: Mapping[str, object] = {}, clock=time.monotonic) -> Choice:
+    """The recipe for `minutes` of wall time on `train_chars` characters of training text.
+
+    step_seconds(width) is the time of one training step of `batch_chars` characters (batch_size x
+    seq_length) for the two-layer GRU of that width; it is asked for widths in increasing order,
+    up to the first that sees too few characters. `given` holds the settings the user gave, which
+    the recipe keeps (a given rnn_size is the only width timed). `clock` gives seconds; the time
+    the timing takes comes out of the budget.
+    """
+    start = clock()
+    width_cap = math.sqrt(PARAMS_PER_CHAR * train_chars / recurrent_params(1))
+    widths = [given["rnn_size"]] if "rnn_size" in given else [w for w in WIDTHS if w == WIDTHS[0] or w <= width_cap]
+
+    def chars_seen(width: int) -> float:
+        return max(0.0, TRAINING_SHARE * (60.0 * minutes - (clock() - start))) / timed[width] * batch_chars
+
+    timed, chosen = {}, None
+    for width in widths:
+        timed[width] = step_seconds(width)
+        enough = chars_seen(width) >= CHARS_TO_SEE
+        if enough or chosen is None:  # the narrowest is the choice when none sees enough
+            chosen = width
+        if not enough:
+            break  # wider ones see fewer still
+    seen = chars_seen(chosen)
+    passes = seen / train_chars
+    learning_rate = 4e-3 if minutes <= LONG_MINUTES else 2e-3
+    recipe = {"model": "gru", "num_layers": 2, "rnn_size": chosen, "layer_norm": True,
+              "dropout": next(rate for below, rate in DROPOUT_BY_PASSES if passes < below),
+              "learning_rate": learning_rate, "lr_schedule": "cosine", "min_lr": learning_rate / 20,
+              "precision": "bfloat16" if bfloat16 else "float32"}
+    settings = {name: given.get(name, value) for name, value in recipe.items()}
+    if "rnn_size" in given:
+        reason = "the width given"
+    elif seen < CHARS_TO_SEE:
+        reason = f"the narrowest, as none sees {CHARS_TO_SEE / 1e6:g}M characters"
+    else:
+        reason = f"the widest that sees >= {CHARS_TO_SEE / 1e6:g}M characters" + (
+            f", of at most {width_cap:.0f} units for a text this size" if width_cap < WIDTHS[-1] else "")
+    seconds = clock() - start
+    timings = ", ".join(f"{width}: {1000 * step:.0f} ms" for width, step in timed.items())
+    kept = sorted(set(recipe) & set(given))
+    line = (f"recipe auto for {minutes:g} minutes: {_flags(settings)} ({reason}: {seen / 1e6:.1f}M characters, "
+            f"{passes:.1f} passes over {train_chars:,}; timed {timings} per step in {seconds:.1f} s"
+            + (f"; as given: {', '.join(kept)}" if kept else "") + ")")
+    return Choice(settings, line, seconds)
+
+
+def _flags(settings: Mapping[str, object]) -> str:
+    """The settings as charrnn.train's flags."""
+    def flag(name, value):
+        if isinstance(value, bool):
+            return f"--{name}" if value else f"--no{name}"
+        return f"--{name} {value:g}" if isinstance(value, float) else f"--{name} {value}"
+    return " ".join(flag(name, value) for name, value in settings.items())
+
+
+def choose_for_run(prepared, strategy=None, recurrence: str = "auto", clock=time.monotonic):
+    """The launch.PreparedRun of a new run with the recipe's settings filled in where the user gave
+    none, and the Choice. Each candidate's real training step is timed on random ids."""
+    from charrnn.training.speed import time_training_step
+
+    request, run = prepared.request, prepared.run
+    given = {name: request.settings[name] for name in request.given if name in request.settings}
+    bfloat16 = has_bfloat16()
+
+    def step_seconds(width: int) -> float:
+        settings = {"model": "gru", "num_layers": 2, "rnn_size": width, "layer_norm": True,
+                    "precision": "bfloat16" if bfloat16 else "float32", **given}
+        with tempfile.TemporaryDirectory() as work_dir:
+            return time_training_step(*_configs(run, settings), TIMED_STEPS, WARMUP_STEPS, work_dir,
+                                      recurrence=recurrence, strategy=strategy)["seconds_per_batch"]
+
+    batches = prepared.train_batches
+    choice = choose(run.train.max_minutes, len(batches) * batches.batch_size * batches.seq_length,
+                    batches.batch_size * batches.seq_length, step_seconds, bfloat16, given, clock)
+    model, train = _configs(run, choice.settings)
+    return dataclasses.replace(prepared, run=dataclasses.replace(run, model=model, train=train)), choice
+
+
+def _configs(run: RunConfig, settings: Mapping[str, object]) -> tuple:
+    """(ModelConfig, TrainConfig) of `run` with the settings that are their fields replaced."""
+    def fields_of(config) -> dict:
+        names = {f.name for f in dataclasses.fields(config)}
+        return {name: value for name, value in settings.items() if name in names}
+    return (dataclasses.replace(run.model, **fields_of(run.model)),
+            dataclasses.replace(run.train, **fields_of(run.train)))

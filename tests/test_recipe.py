@@ -1,0 +1,108 @@
+"""--recipe auto: the rule with fake speeds and a fake clock, and through charrnn.train a choice
+that a continued run keeps."""
+
+import json
+
+import pytest
+
+from charrnn.training.recipe import WIDTHS, choose
+
+from conftest import assert_one_line_error, run_module, write_corpus
+
+BATCH_CHARS = 50 * 50
+
+
+class Timing:
+    """Step times that grow as width^2 (`at_128` seconds at 128 units); each timing advances the
+    fake clock by `cost` seconds. Records the widths asked for."""
+
+    def __init__(self, at_128: float, cost: float = 1.0):
+        self.at_128, self.cost, self.now, self.asked = at_128, cost, 0.0, []
+
+    def clock(self) -> float:
+        return self.now
+
+    def step_seconds(self, width: int) -> float:
+        self.asked.append(width)
+        self.now += self.cost
+        return self.at_128 * (width / 128) ** 2
+
+
+def test_the_widest_width_that_sees_enough_characters_is_chosen_and_wider_ones_are_not_timed():
+    # 10 minutes at 50 ms per step of the 2x128 GRU, a second per timing: 128 sees 22.5M characters,
+    # 192 10.0M, 256 5.6M.
+    timing = Timing(at_128=0.05)
+    choice = choose(10, 1_000_000, BATCH_CHARS, timing.step_seconds, bfloat16=False, clock=timing.clock)
+    assert timing.asked == [128, 192, 256]  # 256 sees too few, so 384 and 512 are never timed
+    assert choice.settings == {"model": "gru", "num_layers": 2, "rnn_size": 192, "layer_norm": True,
+                               "dropout": 0.1, "learning_rate": 4e-3, "lr_schedule": "cosine", "min_lr": 2e-4,
+                               "precision": "float32"}  # 9.9 passes over the text: dropout 0.1
+    assert choice.seconds == 3.0
+    assert choice.line.startswith("recipe auto for 10 minutes: --model gru --num_layers 2 --rnn_size 192 "
+                                  "--layer_norm --dropout 0.1 --learning_rate 0.004 --lr_schedule cosine "
+                                  "--min_lr 0.0002 --precision float32 (")
+    assert "(the widest that sees >= 8M characters, of at most 408 units for a text this size: 9.9M characters, " \
+           "9.9 passes over 1,000,000; timed 128: 50 ms, 192: 112 ms, 256: 200 ms per step in 3.0 s)" in choice.line and "\n" not in choice.line
+
+
+def test_the_time_spent_timing_comes_out_of_the_budget():
+    fast = choose(10, 1_000_000, BATCH_CHARS, Timing(at_128=0.03).step_seconds, False, clock=Timing(0).clock)
+    slow_timing = Timing(at_128=0.03, cost=60.0)  # each timing takes a minute of the ten
+    slow = choose(10, 1_000_000, BATCH_CHARS, slow_timing.step_seconds, False, clock=slow_timing.clock)
+    assert fast.settings["rnn_size"] == 256 and slow.settings["rnn_size"] == 192
+    assert slow.seconds == 180.0 and "per step in 180.0 s)" in slow.line
+
+
+@pytest.mark.parametrize("train_chars, at_128, minutes, expected", [
+    # a small text caps the width (at most 2 recurrent weights per character: 129 units for 100,000)
+    (100_000, 0.001, 10, dict(rnn_size=128, dropout=0.3)),
+    # on a slow machine even the narrowest sees too few characters: it is still the choice
+    (1_000_000, 0.5, 5, dict(rnn_size=128, dropout=0.0)),
+    # a long budget lowers the learning rate
+    (20_000_000, 0.02, 30, dict(rnn_size=512, dropout=0.0, learning_rate=2e-3, min_lr=1e-4)),
+])
+def test_the_text_s_size_the_machine_s_speed_and_the_budget_decide(train_chars, at_128, minutes, expected):
+    timing = Timing(at_128)
+    settings = choose(minutes, train_chars, BATCH_CHARS, timing.step_seconds, False, clock=timing.clock).settings
+    assert {name: settings[name] for name in expected} == expected
+    assert set(timing.asked) <= set(WIDTHS)
+
+
+def test_bfloat16_where_the_cpu_has_it_and_given_settings_are_kept():
+    timing = Timing(at_128=0.05)
+    choice = choose(10, 1_000_000, BATCH_CHARS, timing.step_seconds, bfloat16=True,
+                    given={"rnn_size": 256, "dropout": 0.05}, clock=timing.clock)
+    assert timing.asked == [256]  # a given width is the only one timed
+    assert choice.settings["rnn_size"] == 256 and choice.settings["dropout"] == 0.05
+    assert choice.settings["precision"] == "bfloat16" and "as given: dropout, rnn_size" in choice.line
+    assert "(the width given: 5.6M characters" in choice.line  # too few, and kept all the same
+
+
+def test_a_run_with_the_automatic_recipe_keeps_its_choice_when_continued(tmp_path):
+    write_corpus(tmp_path / "data")  # 6,000 characters: the width cap leaves 128 units, the only one timed
+    first = run_module("charrnn.train", "--data_dir", "data", "--recipe", "auto", "--max_minutes", 2,
+                       "--batch_size", 4, "--seq_length", 16, "--max_steps", 2, "--seed", 1, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    line = first.stdout.splitlines()[0]
+    assert line.startswith("recipe auto for 2 minutes: --model gru --num_layers 2 --rnn_size 128 --layer_norm "
+                           "--dropout 0.3 --learning_rate 0.004"), line
+    config = json.loads((tmp_path / "save" / "config.json").read_text())
+    assert (config["model"]["model"], config["model"]["rnn_size"], config["model"]["layer_norm"],
+            config["model"]["dropout"], config["train"]["lr_schedule"], config["train"]["recipe"]) == \
+        ("gru", 128, True, 0.3, "cosine", "auto")
+
+    again = run_module("charrnn.train", "--init_from", "save", "--recipe", "auto", "--max_minutes", 2,
+                       "--max_steps", 3, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "recipe auto" not in again.stdout and "training steps 2 to 3" in again.stdout
+    continued = json.loads((tmp_path / "save" / "config.json").read_text())
+    assert continued["model"] == config["model"] and continued["train"]["recipe"] == "auto"
+
+
+def test_the_automatic_recipe_refuses_several_workers(tmp_path):
+    write_corpus(tmp_path / "data")
+    result = run_module("charrnn.train", "--data_dir", "data", "--recipe", "auto", "--max_minutes", 1,
+                        "--strategy", "multi_worker", cwd=tmp_path,
+                        env={"TF_CONFIG": json.dumps({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
+                                                      "task": {"type": "worker", "index": 0}})})
+    assert_one_line_error(result, "--recipe auto", "--strategy multi_worker")
