@@ -12,8 +12,8 @@ import sys
 from absl import flags
 
 from charrnn import cli
-from charrnn.core.errors import CharRNNError
 from charrnn.core.config import CELL_TYPES, LR_SCHEDULES, RECIPES, DataConfig, ModelConfig, TrainConfig
+from charrnn.core.errors import CharRNNError
 from charrnn.training import launch
 
 _MODEL = ModelConfig(vocab_size=1)

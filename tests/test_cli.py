@@ -16,11 +16,13 @@ def test_fail_prints_one_line_and_exits(capsys):
     assert capsys.readouterr().err.strip().endswith("error: something is wrong")
 
 
-def test_tensorflow_imports_without_start_up_chatter():
-    code = "from charrnn import cli; cli.import_tensorflow_quietly(); import tensorflow as tf; tf.ones([1])"
+def test_tensorflow_imports_without_start_up_chatter_or_matplotlib():
+    """Keras imports matplotlib.pyplot when it can (a second of start-up here); the commands draw nothing."""
+    code = ("import sys; from charrnn import cli; cli.import_tensorflow_quietly(); import tensorflow as tf; "
+            "tf.ones([1]); print(sorted(name for name in sys.modules if name.startswith('matplotlib')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                             env=clean_env())
-    assert result.returncode == 0 and result.stderr == ""
+    assert result.returncode == 0 and result.stderr == "" and result.stdout == "['matplotlib']\n", result.stdout
 
 
 def test_library_errors_become_one_line(tmp_path):

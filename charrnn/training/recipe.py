@@ -22,14 +22,15 @@ from typing import Callable, Mapping
 from charrnn.core.config import RunConfig
 from charrnn.core.machine import has_bfloat16
 
+CELL = {"model": "gru", "num_layers": 2, "layer_norm": True}  # the candidates' cell; WIDTHS their widths
 WIDTHS = (128, 192, 256, 384, 512)
 CHARS_TO_SEE = 8_000_000
 PARAMS_PER_CHAR = 2.0  # recurrent weights (2 GRU layers: 12 x width^2) per training character, at most
 LONG_MINUTES = 15.0
-# The share of the budget left after the timing that goes into training steps at the timed speed:
-# the trainer's steps (the feed, logging) took 15% longer than the bare timed step, and validations
-# and saves most of the rest (a 5-minute run of tiny-shakespeare here: 2,736 steps of 84 ms where
-# 73 ms were timed).
+# The share of the budget left after the timing that is counted as training steps at the timed
+# speed; validations, saves and the trainer's own work per step take the rest. In 5-minute runs of
+# tiny-shakespeare on a 2-core AMD EPYC it came out at 0.87 (3,508 steps of 67.7 ms where 74 ms
+# were timed) and, with other work on the machine, 0.75 (2,736 steps of 84 ms where 73 ms were).
 TRAINING_SHARE = 0.75
 # Dropout by passes over the training text: below 8 none, then 0.1, 0.2 and from 20 passes 0.3.
 DROPOUT_BY_PASSES = ((8, 0.0), (14, 0.1), (20, 0.2), (math.inf, 0.3))
@@ -79,10 +80,9 @@ def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Cal
     seen = chars_seen(chosen)
     passes = seen / train_chars
     learning_rate = 4e-3 if minutes <= LONG_MINUTES else 2e-3
-    recipe = {"model": "gru", "num_layers": 2, "rnn_size": chosen, "layer_norm": True,
-              "dropout": next(rate for below, rate in DROPOUT_BY_PASSES if passes < below),
-              "learning_rate": learning_rate, "lr_schedule": "cosine", "min_lr": learning_rate / 20,
-              "precision": "bfloat16" if bfloat16 else "float32"}
+    dropout = next(rate for below, rate in DROPOUT_BY_PASSES if passes < below)
+    recipe = {**CELL, "rnn_size": chosen, "dropout": dropout, "learning_rate": learning_rate, "lr_schedule": "cosine",
+              "min_lr": learning_rate / 20, "precision": "bfloat16" if bfloat16 else "float32"}
     settings = {name: given.get(name, value) for name, value in recipe.items()}
     if "rnn_size" in given:
         reason = "the width given"
@@ -119,8 +119,7 @@ def choose_for_run(prepared, strategy=None, recurrence: str = "auto", clock=time
     bfloat16 = has_bfloat16()
 
     def step_seconds(width: int) -> float:
-        settings = {"model": "gru", "num_layers": 2, "rnn_size": width, "layer_norm": True,
-                    "precision": "bfloat16" if bfloat16 else "float32", **given}
+        settings = {**CELL, "rnn_size": width, "precision": "bfloat16" if bfloat16 else "float32", **given}
         with tempfile.TemporaryDirectory() as work_dir:
             return time_training_step(*_configs(run, settings), TIMED_STEPS, WARMUP_STEPS, work_dir,
                                       recurrence=recurrence, strategy=strategy)["seconds_per_batch"]
