@@ -1,6 +1,6 @@
 """--recipe auto: the model and schedule for a time budget, sized from the text and this machine.
 
-The rule, from the timed runs of docs/training.md#recipes-the-lowest-loss-in-the-minutes-you-have:
+The rule (docs/training.md#the-automatic-recipe), from the hand-made recipes' timed runs:
 a two-layer GRU with layer norm and a cosine decay that ends with the budget, as wide as still
 sees CHARS_TO_SEE characters of training in the budget at the step time measured here (wider ones
 see too few; narrower ones are too small), but with at most PARAMS_PER_CHAR recurrent weights per
@@ -17,7 +17,7 @@ import dataclasses
 import math
 import tempfile
 import time
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Optional
 
 from charrnn.core.config import RunConfig
 from charrnn.core.machine import has_bfloat16
@@ -53,7 +53,7 @@ def recurrent_params(width: int) -> int:
 
 
 def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Callable[[int], float],
-           bfloat16: bool, given: Mapping[str, object] = {}, clock=time.monotonic) -> Choice:
+           bfloat16: bool, given: Optional[Mapping[str, object]] = None, clock=time.monotonic) -> Choice:
     """The recipe for `minutes` of wall time on `train_chars` characters of training text.
 
     step_seconds(width) is the time of one training step of `batch_chars` characters (batch_size x
@@ -62,7 +62,7 @@ def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Cal
     the recipe keeps (a given rnn_size is the only width timed). `clock` gives seconds; the time
     the timing takes comes out of the budget.
     """
-    start = clock()
+    start, given = clock(), given or {}
     width_cap = math.sqrt(PARAMS_PER_CHAR * train_chars / recurrent_params(1))
     widths = [given["rnn_size"]] if "rnn_size" in given else [w for w in WIDTHS if w == WIDTHS[0] or w <= width_cap]
 
