@@ -82,8 +82,9 @@ def import_tensorflow_quietly(plotting: bool = False) -> None:
     every full collection (0.1 to 0.2 s each here).
 
     Keras imports matplotlib.pyplot whenever matplotlib is installed (for plotting helpers it
-    guards with an ImportError), which took 0.6 s of every command's start-up; a process that
-    draws nothing (`plotting` False) marks matplotlib absent first, unless it was imported already.
+    guards with an ImportError): 0.6 s of the import, about a second of a command's start-up
+    (docs/speed.md#start-up). A process that draws nothing (`plotting` False) marks matplotlib
+    absent first, unless it was imported already.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules:
