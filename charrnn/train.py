@@ -68,6 +68,8 @@ flags.DEFINE_integer("warmup_steps", _TRAIN.warmup_steps, "Steps over which the 
 flags.DEFINE_float("min_lr", _TRAIN.min_lr, "The lowest learning rate any schedule reaches.")
 flags.DEFINE_float("weight_decay", _TRAIN.weight_decay, "Decoupled weight decay (AdamW) of the weights, not the "
                    "biases; 0: Adam.")
+flags.DEFINE_float("adam_beta2", _TRAIN.adam_beta2, "Adam's beta2, the decay of its average of squared "
+                   "gradients, in (0, 1); nanoGPT uses 0.99 for small models.")
 flags.DEFINE_float("ema_decay", _TRAIN.ema_decay, "Validate, sample and export with an exponential moving "
                    "average of the weights, of this decay per step, in [0, 1); 0: the weights themselves.")
 flags.DEFINE_float("grad_clip", _TRAIN.grad_clip, "Clip gradients to this global norm.")

@@ -38,7 +38,7 @@ def test_model_config_rejects_out_of_range(field, value, flag):
     ("batch_size", 0), ("seq_length", -5), ("val_frac", 0.0), ("val_frac", 1.0), ("val_frac", float("nan")),
     ("learning_rate", 0.0), ("decay_rate", 1.5), ("grad_clip", -1.0), ("num_epochs", 0), ("max_steps", 0),
     ("print_every", 0), ("eval_every", 0), ("save_every", 0), ("seed", -1), ("keep_checkpoints", 0),
-    ("ema_decay", 1.0), ("ema_decay", -0.5), ("recipe", "magic"), ("recipe", "auto"),  # auto needs --max_minutes
+    ("ema_decay", 1.0), ("ema_decay", -0.5), ("adam_beta2", 1.0), ("adam_beta2", 0.0), ("recipe", "magic"), ("recipe", "auto"),  # auto needs --max_minutes
 ])
 def test_train_config_rejects_out_of_range(field, value):
     with pytest.raises(CharRNNError, match=f"--{field}"):

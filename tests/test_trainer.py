@@ -438,6 +438,7 @@ def test_eval_chars_validates_on_part_of_the_split_and_the_whole_at_the_end(tmp_
 def test_weight_decay_trains_with_adamw_and_shrinks_the_weights_but_not_the_biases(tmp_path):
     trainer, _ = make_trainer(tmp_path, tiny_run(max_steps=6, weight_decay=0.5))
     assert isinstance(trainer.optimizer, keras.optimizers.AdamW)
+    assert trainer.optimizer.beta_2 == 0.999  # Keras' default
     trainer.train()
     plain, _ = make_trainer(tmp_path / "plain", tiny_run(max_steps=6))
     plain.train()
@@ -445,6 +446,12 @@ def test_weight_decay_trains_with_adamw_and_shrinks_the_weights_but_not_the_bias
     decayed = {v.path for v in trainer.model.trainable_variables if trainer.optimizer._use_weight_decay(v)}
     assert decayed and all("bias" not in path for path in decayed)
     assert any("bias" in v.path for v in trainer.model.trainable_variables)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adam_beta2_reaches_the_optimizer(tmp_path, weight_decay):
+    trainer, _ = make_trainer(tmp_path, tiny_run(max_steps=1, adam_beta2=0.99, weight_decay=weight_decay))
+    assert trainer.optimizer.beta_2 == 0.99
 
 
 def test_fine_tuning_on_a_text_with_new_characters_learns_faster_than_from_scratch_and_samples_them(tmp_path):

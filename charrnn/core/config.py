@@ -108,6 +108,7 @@ class TrainConfig:
     warmup_steps: int = 0
     min_lr: float = 0.0
     weight_decay: float = 0.0  # decoupled (AdamW) when above 0
+    adam_beta2: float = 0.999  # Adam's decay of its squared-gradient average (Keras' beta_2)
     grad_clip: float = 5.0
     # Each batch's streams run in this many groups, one after another, their gradients averaged: the
     # same step in about 1/grad_accum_steps of the activation memory.
@@ -157,6 +158,7 @@ class TrainConfig:
                f"--warmup_steps must be an integer >= 0, got {self.warmup_steps!r}")
         _number_in(self, "min_lr", 0.0, self.learning_rate, low_open=False, high_open=False)
         _number_in(self, "weight_decay", 0.0, math.inf, low_open=False, high_open=True)
+        _number_in(self, "adam_beta2", 0.0, 1.0, low_open=True, high_open=True)
         if self.max_minutes is not None:
             _number_in(self, "max_minutes", 0.0, math.inf, low_open=True, high_open=True)
         if self.eval_chars is not None:

@@ -101,10 +101,10 @@ class _AdamW(_AllReducedGradients, keras.optimizers.AdamW):
 def _optimizer(train: TrainConfig, learning_rate) -> keras.optimizers.Optimizer:
     """Adam, AdamW with --weight_decay (not on biases), loss-scaled under float16."""
     if train.weight_decay:
-        optimizer = _AdamW(learning_rate=learning_rate, weight_decay=train.weight_decay)
+        optimizer = _AdamW(learning_rate=learning_rate, beta_2=train.adam_beta2, weight_decay=train.weight_decay)
         optimizer.exclude_from_weight_decay(var_names=["bias"])
     else:
-        optimizer = _Adam(learning_rate=learning_rate)
+        optimizer = _Adam(learning_rate=learning_rate, beta_2=train.adam_beta2)
     if train.precision == "float16":  # float16 gradients would underflow without a loss scale
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
