@@ -17,7 +17,7 @@ COMMANDS = ("charrnn.train", "charrnn.sample", "charrnn.evaluate", "charrnn.expo
 REPO_ENTRIES = ("charrnn/", "scripts/", "tests/", "docs/", "data/", ".ci/")
 REPO_FILES = ("README.md", "Makefile", "pyproject.toml")
 # Flags the docs name that belong to other programs: absl's own, TensorBoard's, pytest's.
-OTHER_PROGRAMS_FLAGS = {"helpfull", "logdir", "durations"}
+OTHER_PROGRAMS_FLAGS = {"helpfull", "logdir", "durations", "bind_all", "host", "port"}  # absl, TensorBoard, pytest
 
 FENCE = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 INLINE_CODE = re.compile(r"`([^`\n]+)`")

@@ -216,11 +216,19 @@ class Sampler:
         if num_samples < 1:
             raise CharRNNError(f"--num_samples must be >= 1, got {num_samples}")
         logits, states, last_prime_id = self.prime(prime, num_samples)
-        previous = tf.fill([num_samples], last_prime_id)
+        previous = np.full([num_samples], last_prime_id, np.int32)
+        return self.stream_from(logits, states, previous, config.seed + np.arange(num_samples), length, config)
+
+    def stream_from(self, logits, states, previous, seeds, length: int, config: SamplingConfig):
+        """As `stream`, from rows primed already: logits [batch, vocab], states, the last prime
+        ids previous [batch] and a seed per row seeds [batch] (config.seed is not used). Rows
+        primed apart and joined give each row the text it would have alone with its seed."""
+        num_samples = len(seeds)
         limited = config.top_k > 0 or config.top_p < 1
         limits = (tf.constant(config.top_k, tf.int32), tf.constant(config.top_p, tf.float32)) if limited else (None, None)
         settings = (tf.constant(config.temperature if config.sample != ARGMAX else 1.0, tf.float32), *limits,
-                    tf.constant(config.sample, tf.int32), tf.constant(config.seed + np.arange(num_samples), tf.int32))
+                    tf.constant(config.sample, tf.int32), tf.constant(seeds, tf.int32))
+        previous = tf.constant(previous, tf.int32)
         for start in range(0, length, self.chunk_size):
             inputs = (logits, states, previous, np.int32(start), *settings)
             chunk = self._loop(length, (num_samples, limited), inputs)

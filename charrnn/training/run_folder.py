@@ -1,8 +1,10 @@
-"""The JSON files of a run folder: config.json (model and data shape) and vocab.json.
+"""The JSON files of a run folder: config.json (model and data shape) and vocab.json; and in a
+run's TensorBoard folder, charrnn_run.json, which says where its save folder is.
 
 Kept free of TensorFlow so entry points can check a run folder before paying for its import.
 """
 
+import json
 import os
 
 from charrnn.core.config import RunConfig
@@ -13,12 +15,38 @@ from charrnn.data.vocab import Vocab
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.json"
 CHECKPOINT_INDEX = "checkpoint"  # lists the checkpoints; written by charrnn.training.checkpoints
+SAVE_DIR_LINK = "charrnn_run.json"  # in a run's TensorBoard folder: {"save_dir": path}
 
 
 def write_run_files(save_dir: str, config: RunConfig, vocab: Vocab) -> None:
     os.makedirs(save_dir, exist_ok=True)
     atomic_write_text(os.path.join(save_dir, CONFIG_FILE), config.to_json())
     atomic_write_text(os.path.join(save_dir, VOCAB_FILE), vocab.to_json())
+
+
+def write_save_dir_link(run_log_dir: str, save_dir: str) -> None:
+    """Records in the run's TensorBoard folder where its save folder is, so TensorBoard's charrnn
+    tab finds the checkpoints from the run's name: relative to that folder, so a copied pair of
+    folders keeps working, or absolute where no relative path exists (another drive)."""
+    os.makedirs(run_log_dir, exist_ok=True)
+    try:
+        path = os.path.relpath(os.path.abspath(save_dir), os.path.abspath(run_log_dir))
+    except ValueError:
+        path = os.path.abspath(save_dir)
+    atomic_write_text(os.path.join(run_log_dir, SAVE_DIR_LINK), json.dumps({"save_dir": path}) + "\n")
+
+
+def read_save_dir_link(run_log_dir: str):
+    """The save folder a run's TensorBoard folder names, as a normalised path; None if it names
+    none (no link file, or one that is not such JSON)."""
+    try:
+        with open(os.path.join(run_log_dir, SAVE_DIR_LINK), encoding="utf-8") as f:
+            path = json.load(f)["save_dir"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(path, str) or not path:
+        return None
+    return os.path.normpath(os.path.join(run_log_dir, path))
 
 
 def holds_checkpoints(save_dir: str) -> bool:

@@ -41,7 +41,7 @@ from charrnn.training import checkpoints, distribution
 from charrnn.training.cluster import COLLECTIVE_TIMEOUT
 from charrnn.training.learning_rate import LearningRate
 from charrnn.training.progress import Progress, step_line, val_line, whole_val_line
-from charrnn.training.run_folder import write_run_files
+from charrnn.training.run_folder import write_run_files, write_save_dir_link
 from charrnn.training.summaries import Summaries
 from charrnn.training.time_budget import TimeBudget
 from charrnn.training.weight_average import AVERAGE_KEY, WeightAverage, holds_average
@@ -459,10 +459,12 @@ class Trainer:
         return path
 
     def _write_run_description(self) -> None:
-        """config.json and vocab.json in the save folder, the hyperparameters in TensorBoard (the chief only)."""
+        """config.json and vocab.json in the save folder; in TensorBoard's, the hyperparameters and
+        where the save folder is (the chief only)."""
         if not self.chief:
             return
         write_run_files(self.save_dir, self.run, self.vocab)
+        write_save_dir_link(self.summaries.log_dir, self.save_dir)
         self.summaries.hyperparameters({**dataclasses.asdict(self.run.model), **dataclasses.asdict(self.run.train)},
                                        self.run.run_name)
 
