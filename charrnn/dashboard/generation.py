@@ -153,8 +153,10 @@ class ModelCache:
         with self._lock:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:  # one read per checkpoint, however many requests ask for it at once
-            path = checkpoints.find_checkpoint(save_dir, which, on_skip)
             loaded = self._models.get(key)
+            if loaded is not None and loaded.checkpoint_path == checkpoints.candidate_checkpoints(save_dir, which)[0]:
+                return loaded  # still the newest listed: no need to read it all again for damage
+            path = checkpoints.find_checkpoint(save_dir, which, on_skip)
             if loaded is None or loaded.checkpoint_path != path:
                 model, vocab, config = checkpoints.load_model(save_dir, path)
                 # A server lives on: compiling the faster XLA loop on a second thread pays.
@@ -247,9 +249,10 @@ class Generations:
             try:
                 self._generate(batch)
             except Exception as e:  # noqa: BLE001 - each waiting client hears of it, in a line
-                error = e if isinstance(e, (RequestError, CharRNNError)) else RequestError(500, f"generation failed: {e}")
+                if not isinstance(e, (RequestError, CharRNNError)):
+                    e = RequestError(500, f"generation failed: {(str(e).strip().splitlines() or [type(e).__name__])[0]}")
                 for member in batch.members:
-                    member.chunks.put(error)
+                    member.chunks.put(e)
                 return
             for member in batch.members:
                 member.chunks.put(_END)
