@@ -255,6 +255,14 @@ def test_requests_that_wait_together_share_a_batch_and_each_gets_its_own_text(ti
         assert [len(text) for text in texts] == [request.length] * request.num_samples
 
 
+def test_the_server_never_compiles_xla_loops_whose_memory_tensorflow_keeps(tiny_log):
+    loaded = loaded_tiny(tiny_log[0])
+    long_enough = max(loaded.sampler.background_from, loaded.sampler.compile_from)  # where XLA would start
+    stream = generation.Generations().submit(loaded, GenerationRequest(run="tiny", length=long_enough, seed=3))
+    assert len("".join(text for (text,) in stream)) == long_enough
+    assert not loaded.sampler._compiling and not loaded.sampler._compiled_loops
+
+
 def test_requests_over_the_waiting_limit_are_told_to_come_back(tiny_log):
     loaded = loaded_tiny(tiny_log[0])
     generations = generation.Generations(max_running=1, max_waiting=2)

@@ -21,7 +21,7 @@ from typing import Iterator, List, Optional
 from charrnn.core.config import ARGMAX, SAMPLE, SAMPLE_MODES, SamplingConfig
 from charrnn.core.errors import CharRNNError
 
-# What one request may ask for; the docs (docs/tensorboard.md) give the same numbers.
+# What one request may ask for; docs/dashboard.md gives the same numbers.
 MAX_PRIME_CHARS = 10_000
 MAX_LENGTH = 20_000
 MAX_SAMPLES = 8
@@ -159,8 +159,10 @@ class ModelCache:
             path = checkpoints.find_checkpoint(save_dir, which, on_skip)
             if loaded is None or loaded.checkpoint_path != path:
                 model, vocab, config = checkpoints.load_model(save_dir, path)
-                # A server lives on: compiling the faster XLA loop on a second thread pays.
-                loaded = LoadedModel(save_dir, path, Sampler(model, vocab, compile_in_background=True), config)
+                # The plain graph only: TensorFlow never frees a model's XLA-compiled loops
+                # (tensorflow#64170), so a server that reads each newer checkpoint would grow by
+                # megabytes a checkpoint (docs/dashboard.md, soak).
+                loaded = LoadedModel(save_dir, path, Sampler(model, vocab, compile_below_batch=0), config)
                 self._models[key] = loaded
             return loaded
 
