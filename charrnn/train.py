@@ -139,7 +139,7 @@ def main(argv):
         print(start_line(trainer.run.run_name, prepared.num_chars, prepared.from_cache, len(prepared.vocab),
                          len(prepared.train_batches), trainer.step, trainer.total_steps,
                          os.path.join(FLAGS.log_dir, trainer.run.run_name)), flush=True)
-        cli.note_bfloat16(FLAGS.precision)
+        cli.note_bfloat16(trainer.run.train.precision)  # the run's: a recipe or config.json may have chosen it
     signals = launch.stop_on_signals(trainer)
     result = trainer.train()
 
