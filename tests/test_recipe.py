@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+from charrnn.model import network
+from charrnn.training import launch, recipe, speed
 from charrnn.training.recipe import WIDTHS, choose
 
 from conftest import assert_one_line_error, run_module, write_corpus
@@ -77,6 +79,21 @@ def test_bfloat16_where_the_cpu_has_it_and_given_settings_are_kept():
     assert choice.settings["rnn_size"] == 256 and choice.settings["dropout"] == 0.05
     assert choice.settings["precision"] == "bfloat16" and "as given: dropout, rnn_size" in choice.line
     assert "(the width given: 5.6M characters" in choice.line  # too few, and kept all the same
+
+
+@pytest.mark.parametrize("gpu, precision", [(False, "bfloat16"), (True, "float32")])
+def test_the_cpu_s_bfloat16_decides_the_precision_only_where_the_cpu_trains(tmp_path, monkeypatch, gpu, precision):
+    write_corpus(tmp_path / "data")
+    settings = {"data_dir": str(tmp_path / "data"), "max_minutes": 2.0, "recipe": "auto"}
+    prepared = launch.prepare_run(launch.RunRequest(settings=settings, given=frozenset(settings),
+                                                    save_dir=str(tmp_path / "save"), log_dir=str(tmp_path / "logs")))
+    timed = []
+    monkeypatch.setattr(recipe, "has_bfloat16", lambda: True)
+    monkeypatch.setattr(network, "gpu_available", lambda: gpu)
+    monkeypatch.setattr(speed, "time_training_step",
+                        lambda model, train, *args, **kwargs: timed.append(train.precision) or {"seconds_per_batch": 0.01})
+    chosen, choice = recipe.choose_for_run(prepared)
+    assert chosen.run.train.precision == precision and set(timed) == {precision}, choice.line
 
 
 def test_a_run_with_the_automatic_recipe_keeps_its_choice_when_continued(tmp_path):

@@ -6,7 +6,8 @@ sees CHARS_TO_SEE characters of training in the budget at the step time measured
 see too few; narrower ones are too small), but with at most PARAMS_PER_CHAR recurrent weights per
 training character (wider overfits a small text however long it trains); dropout rising with the
 passes over the text that width makes; a lower learning rate past LONG_MINUTES, where 4e-3 made
-wide models' losses jump; bfloat16 on a CPU with bfloat16 arithmetic.
+wide models' losses jump; bfloat16 when training runs on a CPU with bfloat16 arithmetic (with a
+GPU the CPU's units do not compute the step: float32 unless --precision says otherwise).
 
 `choose` is the rule, pure: it takes the step time of a width as a function and a clock, so tests
 give it fake ones. `choose_for_run` times the real training step of each candidate and fills in
@@ -112,11 +113,12 @@ def _flags(settings: Mapping[str, object]) -> str:
 def choose_for_run(prepared, strategy=None, recurrence: str = "auto", clock=time.monotonic):
     """The launch.PreparedRun of a new run with the recipe's settings filled in where the user gave
     none, and the Choice. Each candidate's real training step is timed on random ids."""
+    from charrnn.model.network import gpu_available
     from charrnn.training.speed import time_training_step
 
     request, run = prepared.request, prepared.run
     given = {name: request.settings[name] for name in request.given if name in request.settings}
-    bfloat16 = has_bfloat16()
+    bfloat16 = has_bfloat16() and not gpu_available()
 
     def step_seconds(width: int) -> float:
         settings = {**CELL, "rnn_size": width, "precision": "bfloat16" if bfloat16 else "float32", **given}
