@@ -31,38 +31,46 @@ class Timing:
 
 
 def test_the_widest_width_that_sees_enough_characters_is_chosen_and_wider_ones_are_not_timed():
-    # 10 minutes at 50 ms per step of the 2x128 GRU, a second per timing: 128 sees 22.5M characters,
-    # 192 10.0M, 256 5.6M.
+    # 10 minutes at 50 ms per step of the 2x128 GRU, a second per timing: 192 units see 9.9M characters,
+    # at least 8 per recurrent weight (3.5M); 256 see 5.6M, fewer than 8 per weight (6.3M).
     timing = Timing(at_128=0.05)
     choice = choose(10, 1_000_000, BATCH_CHARS, timing.step_seconds, bfloat16=False, clock=timing.clock)
     assert timing.asked == [128, 192, 256]  # 256 sees too few, so 384 and 512 are never timed
     assert choice.settings == {"model": "gru", "num_layers": 2, "rnn_size": 192, "layer_norm": True,
                                "dropout": 0.1, "learning_rate": 4e-3, "lr_schedule": "cosine", "min_lr": 2e-4,
-                               "precision": "float32"}  # 9.9 passes over the text: dropout 0.1
+                               "num_epochs": 20, "precision": "float32"}  # 9.9 passes over the text: dropout 0.1
     assert choice.seconds == 3.0
     assert choice.line.startswith("recipe auto for 10 minutes: --model gru --num_layers 2 --layer_norm "
                                   "--rnn_size 192 --dropout 0.1 --learning_rate 0.004 --lr_schedule cosine "
-                                  "--min_lr 0.0002 --precision float32 (")
-    assert "(the widest that sees >= 8M characters, of at most 408 units for a text this size: 9.9M characters, " \
-           "9.9 passes over 1,000,000; timed 128: 50 ms, 192: 112 ms, 256: 200 ms per step in 3.0 s)" in choice.line
+                                  "--min_lr 0.0002 --num_epochs 20 --precision float32 (")
+    assert "(the widest that sees >= 8 characters per recurrent weight (3.5M), of at most 408 units for a text " \
+           "this size: 9.9M characters, 9.9 passes over 1,000,000; timed 128: 50 ms, 192: 112 ms, 256: 200 ms " \
+           "per step in 3.0 s)" in choice.line
     assert "\n" not in choice.line
 
 
 def test_the_time_spent_timing_comes_out_of_the_budget():
-    fast = choose(10, 1_000_000, BATCH_CHARS, Timing(at_128=0.03).step_seconds, False, clock=Timing(0).clock)
-    slow_timing = Timing(at_128=0.03, cost=60.0)  # each timing takes a minute of the ten
+    fast = choose(10, 1_000_000, BATCH_CHARS, Timing(at_128=0.008).step_seconds, False, clock=Timing(0).clock)
+    slow_timing = Timing(at_128=0.008, cost=60.0)  # each timing takes a minute of the ten
     slow = choose(10, 1_000_000, BATCH_CHARS, slow_timing.step_seconds, False, clock=slow_timing.clock)
-    assert fast.settings["rnn_size"] == 256 and slow.settings["rnn_size"] == 192
-    assert slow.seconds == 180.0 and "per step in 180.0 s)" in slow.line
+    assert fast.settings["rnn_size"] == 384 and slow.settings["rnn_size"] == 256
+    assert slow.seconds == 240.0 and "per step in 240.0 s)" in slow.line
+
+
+def test_a_run_that_would_see_the_text_more_than_20_times_ends_after_20_passes():
+    # 30 minutes at 8 ms per step of the 2x128 GRU: 384 units would see a million characters 47 times.
+    choice = choose(30, 1_000_000, BATCH_CHARS, Timing(at_128=0.008).step_seconds, False, clock=Timing(0).clock)
+    assert (choice.settings["rnn_size"], choice.settings["num_epochs"], choice.settings["dropout"]) == (384, 20, 0.3)
+    assert "20.0M characters, 20.0 passes over 1,000,000 (the most: the run ends there); timed" in choice.line
 
 
 @pytest.mark.parametrize("train_chars, at_128, minutes, expected", [
     # a small text caps the width (at most 2 recurrent weights per character: 129 units for 100,000)
     (100_000, 0.001, 10, dict(rnn_size=128, dropout=0.3)),
     # on a slow machine even the narrowest sees too few characters: it is still the choice
-    (1_000_000, 0.5, 5, dict(rnn_size=128, dropout=0.0)),
+    (1_000_000, 1.0, 5, dict(rnn_size=128, dropout=0.0)),
     # a long budget lowers the learning rate
-    (20_000_000, 0.02, 30, dict(rnn_size=512, dropout=0.0, learning_rate=2e-3, min_lr=1e-4)),
+    (20_000_000, 0.008, 30, dict(rnn_size=512, dropout=0.0, learning_rate=2e-3, min_lr=1e-4)),
 ])
 def test_the_text_s_size_the_machine_s_speed_and_the_budget_decide(train_chars, at_128, minutes, expected):
     timing = Timing(at_128)
@@ -78,7 +86,7 @@ def test_bfloat16_where_the_cpu_has_it_and_given_settings_are_kept():
     assert timing.asked == [256]  # a given width is the only one timed
     assert choice.settings["rnn_size"] == 256 and choice.settings["dropout"] == 0.05
     assert choice.settings["precision"] == "bfloat16" and "as given: dropout, rnn_size" in choice.line
-    assert "(the width given: 5.6M characters" in choice.line  # too few, and kept all the same
+    assert "(the width given: 5.6M characters" in choice.line
 
 
 @pytest.mark.parametrize("gpu, precision", [(False, "bfloat16"), (True, "float32")])
@@ -108,8 +116,8 @@ def test_a_run_with_the_automatic_recipe_keeps_its_choice_when_continued(tmp_pat
     assert line.endswith("; as given: rnn_size)"), line
     config = json.loads((tmp_path / "save" / "config.json").read_text())
     assert (config["model"]["model"], config["model"]["rnn_size"], config["model"]["layer_norm"],
-            config["model"]["dropout"], config["train"]["lr_schedule"], config["train"]["recipe"]) == \
-        ("gru", 16, True, 0.3, "cosine", "auto")
+            config["model"]["dropout"], config["train"]["lr_schedule"], config["train"]["num_epochs"],
+            config["train"]["recipe"]) == ("gru", 16, True, 0.3, "cosine", 20, "auto")
 
     again = run_module("charrnn.train", "--init_from", "save", "--recipe", "auto", "--max_minutes", 2,
                        "--max_steps", 3, cwd=tmp_path)
@@ -117,6 +125,7 @@ def test_a_run_with_the_automatic_recipe_keeps_its_choice_when_continued(tmp_pat
     assert "recipe auto" not in again.stdout and "training steps 2 to 3" in again.stdout
     continued = json.loads((tmp_path / "save" / "config.json").read_text())
     assert continued["model"] == config["model"] and continued["train"]["recipe"] == "auto"
+    assert continued["train"]["num_epochs"] == 20
     # The hint to try bfloat16 answers the run's precision, not the --precision flag's default: where
     # the CPU has bfloat16 units the recipe chose it, and neither run is told to try it. (Elsewhere
     # the recipe chose float32 and the CPU has nothing to hint at, so this holds either way.)

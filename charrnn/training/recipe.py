@@ -1,11 +1,12 @@
 """--recipe auto: the model and schedule for a time budget, sized from the text and this machine.
 
 The rule (docs/training.md#the-automatic-recipe), from the hand-made recipes' timed runs:
-a two-layer GRU with layer norm and a cosine decay that ends with the budget, as wide as still
-sees CHARS_TO_SEE characters of training in the budget at the step time measured here (wider ones
-see too few; narrower ones are too small), but with at most PARAMS_PER_CHAR recurrent weights per
-training character (wider overfits a small text however long it trains); dropout rising with the
-passes over the text that width makes; a lower learning rate past LONG_MINUTES, where 4e-3 made
+a two-layer GRU with layer norm and a cosine decay that ends with the budget, or after MAX_PASSES
+passes over the text where the run then ends (more overfit); as wide as still sees CHARS_PER_WEIGHT
+characters of training per recurrent weight at the step time measured here (wider ones see too
+few; narrower ones learn less from each character), but with at most PARAMS_PER_CHAR recurrent
+weights per training character (wider overfits a small text however long it trains); dropout
+rising with the passes over the text that width makes; a lower learning rate past LONG_MINUTES, where 4e-3 made
 wide models' losses jump; bfloat16 when training runs on a CPU with bfloat16 arithmetic (with a
 GPU the CPU's units do not compute the step: float32 unless --precision says otherwise).
 
@@ -25,7 +26,13 @@ from charrnn.core.machine import has_bfloat16
 
 CELL = {"model": "gru", "num_layers": 2, "layer_norm": True}  # the candidates' cell; WIDTHS their widths
 WIDTHS = (128, 192, 256, 384, 512)
-CHARS_TO_SEE = 8_000_000
+# Characters of training per recurrent weight that a width must see in the budget, as planned here. On an
+# Intel Xeon with AMX (docs/training.md) 4 chose 2x384 for 10 minutes of a 20 MB text, which saw 4.1 per
+# weight and ended 0.038 behind 2x192 seeing 33; 2x256 planned at 9.5 to 13 per weight won or tied elsewhere.
+CHARS_PER_WEIGHT = 8.0
+# Passes over the text after which the run ends (its --num_epochs), the cosine decay with it: tiny-shakespeare's
+# held-out loss was lowest at 18 to 21 passes in two 30-minute runs of 2x384 and rose after.
+MAX_PASSES = 20
 PARAMS_PER_CHAR = 2.0  # recurrent weights (2 GRU layers: 12 x width^2) per training character, at most
 LONG_MINUTES = 15.0
 # The share of the budget left after the timing that is counted as training steps at the timed
@@ -53,6 +60,11 @@ def recurrent_params(width: int) -> int:
     return 12 * width * width
 
 
+def chars_to_see(width: int) -> float:
+    """The characters of training a width must see in the budget to be chosen."""
+    return CHARS_PER_WEIGHT * recurrent_params(width)
+
+
 def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Callable[[int], float],
            bfloat16: bool, given: Optional[Mapping[str, object]] = None, clock=time.monotonic) -> Choice:
     """The recipe for `minutes` of wall time on `train_chars` characters of training text.
@@ -67,13 +79,14 @@ def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Cal
     width_cap = math.sqrt(PARAMS_PER_CHAR * train_chars / recurrent_params(1))
     widths = [given["rnn_size"]] if "rnn_size" in given else [w for w in WIDTHS if w == WIDTHS[0] or w <= width_cap]
 
-    def chars_seen(width: int) -> float:
-        return max(0.0, TRAINING_SHARE * (60.0 * minutes - (clock() - start))) / timed[width] * batch_chars
+    def chars_seen(width: int) -> float:  # in the minutes left, and in at most MAX_PASSES
+        in_time = max(0.0, TRAINING_SHARE * (60.0 * minutes - (clock() - start))) / timed[width] * batch_chars
+        return min(in_time, MAX_PASSES * train_chars)
 
     timed, chosen = {}, None
     for width in widths:
         timed[width] = step_seconds(width)
-        enough = chars_seen(width) >= CHARS_TO_SEE
+        enough = chars_seen(width) >= chars_to_see(width)
         if enough or chosen is None:  # the narrowest is the choice when none sees enough
             chosen = width
         if not enough:
@@ -83,20 +96,22 @@ def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Cal
     learning_rate = 4e-3 if minutes <= LONG_MINUTES else 2e-3
     dropout = next(rate for below, rate in DROPOUT_BY_PASSES if passes < below)
     recipe = {**CELL, "rnn_size": chosen, "dropout": dropout, "learning_rate": learning_rate, "lr_schedule": "cosine",
-              "min_lr": learning_rate / 20, "precision": "bfloat16" if bfloat16 else "float32"}
+              "min_lr": learning_rate / 20, "num_epochs": MAX_PASSES, "precision": "bfloat16" if bfloat16 else "float32"}
     settings = {name: given.get(name, value) for name, value in recipe.items()}
     if "rnn_size" in given:
         reason = "the width given"
-    elif seen < CHARS_TO_SEE:
-        reason = f"the narrowest, as none sees {CHARS_TO_SEE / 1e6:g}M characters"
+    elif seen < chars_to_see(chosen):
+        reason = f"the narrowest, as none sees {CHARS_PER_WEIGHT:g} characters per recurrent weight"
     else:
-        reason = f"the widest that sees >= {CHARS_TO_SEE / 1e6:g}M characters" + (
+        reason = (f"the widest that sees >= {CHARS_PER_WEIGHT:g} characters per recurrent weight "
+                  f"({chars_to_see(chosen) / 1e6:.1f}M)") + (
             f", of at most {width_cap:.0f} units for a text this size" if width_cap < WIDTHS[-1] else "")
     seconds = clock() - start
     timings = ", ".join(f"{width}: {1000 * step:.0f} ms" for width, step in timed.items())
     kept = sorted(set(recipe) & set(given))
+    ends = " (the most: the run ends there)" if passes >= MAX_PASSES else ""
     line = (f"recipe auto for {minutes:g} minutes: {_flags(settings)} ({reason}: {seen / 1e6:.1f}M characters, "
-            f"{passes:.1f} passes over {train_chars:,}; timed {timings} per step in {seconds:.1f} s"
+            f"{passes:.1f} passes over {train_chars:,}{ends}; timed {timings} per step in {seconds:.1f} s"
             + (f"; as given: {', '.join(kept)}" if kept else "") + ")")
     return Choice(settings, line, seconds)
 
