@@ -6,8 +6,8 @@ passes over the text where the run then ends (more overfit); as wide as still se
 characters of training per recurrent weight at the step time measured here (wider ones see too
 few; narrower ones learn less from each character), but with at most PARAMS_PER_CHAR recurrent
 weights per training character (wider overfits a small text however long it trains); dropout
-rising with the passes over the text that width makes; a lower learning rate past LONG_MINUTES, where 4e-3 made
-wide models' losses jump; bfloat16 when training runs on a CPU with bfloat16 arithmetic (with a
+rising with the passes over the text that width makes; a lower learning rate past LONG_MINUTES,
+where 4e-3 made wide models' losses jump; bfloat16 when training runs on a CPU with bfloat16 arithmetic (with a
 GPU the CPU's units do not compute the step: float32 unless --precision says otherwise).
 
 `choose` is the rule, pure: it takes the step time of a width as a function and a clock, so tests
@@ -28,7 +28,8 @@ CELL = {"model": "gru", "num_layers": 2, "layer_norm": True}  # the candidates' 
 WIDTHS = (128, 192, 256, 384, 512)
 # Characters of training per recurrent weight that a width must see in the budget, as planned here. On an
 # Intel Xeon with AMX (docs/training.md) 4 chose 2x384 for 10 minutes of a 20 MB text, which saw 4.1 per
-# weight and ended 0.038 behind 2x192 seeing 33; 2x256 planned at 9.5 to 13 per weight won or tied elsewhere.
+# weight and ended 0.038 behind 2x192 seeing 33; widths planned at 9.5 to 13 per weight won or tied at 2 and
+# 5 minutes of tiny-shakespeare. A --num_epochs given beside the recipe is kept; the plan assumes MAX_PASSES.
 CHARS_PER_WEIGHT = 8.0
 # Passes over the text after which the run ends (its --num_epochs), the cosine decay with it: tiny-shakespeare's
 # held-out loss was lowest at 18 to 21 passes in two 30-minute runs of 2x384 and rose after.
