@@ -97,7 +97,8 @@ def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Cal
     learning_rate = 4e-3 if minutes <= LONG_MINUTES else 2e-3
     dropout = next(rate for below, rate in DROPOUT_BY_PASSES if passes < below)
     recipe = {**CELL, "rnn_size": chosen, "dropout": dropout, "learning_rate": learning_rate, "lr_schedule": "cosine",
-              "min_lr": learning_rate / 20, "num_epochs": MAX_PASSES, "precision": "bfloat16" if bfloat16 else "float32"}
+              "min_lr": learning_rate / 20, "num_epochs": MAX_PASSES,
+              "precision": "bfloat16" if bfloat16 else "float32"}
     settings = {name: given.get(name, value) for name, value in recipe.items()}
     if "rnn_size" in given:
         reason = "the width given"
