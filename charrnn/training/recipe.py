@@ -2,13 +2,14 @@
 
 The rule (docs/training.md#the-automatic-recipe), from the hand-made recipes' timed runs:
 a two-layer GRU with layer norm and a cosine decay that ends with the budget, or after MAX_PASSES
-passes over the text where the run then ends (more overfit); as wide as still sees CHARS_PER_WEIGHT
-characters of training per recurrent weight at the step time measured here (wider ones see too
-few; narrower ones learn less from each character), but with at most PARAMS_PER_CHAR recurrent
-weights per training character (wider overfits a small text however long it trains); dropout
-rising with the passes over the text that width makes; a lower learning rate past LONG_MINUTES,
-where 4e-3 made wide models' losses jump; bfloat16 when training runs on a CPU with bfloat16 arithmetic (with a
-GPU the CPU's units do not compute the step: float32 unless --precision says otherwise).
+passes over the text, where the run then ends (more passes overfit); as wide as still sees
+CHARS_PER_WEIGHT characters of training per recurrent weight at the step time measured here (wider
+ones see too few; narrower ones learn less from each character), but with at most PARAMS_PER_CHAR
+recurrent weights per training character (wider overfits a small text however long it trains);
+dropout rising with the passes over the text that width makes; a lower learning rate past
+LONG_MINUTES, where 4e-3 made wide models' losses jump; bfloat16 when training runs on a CPU with
+bfloat16 arithmetic (with a GPU the CPU's units do not compute the step: float32 unless
+--precision says otherwise).
 
 `choose` is the rule, pure: it takes the step time of a width as a function and a clock, so tests
 give it fake ones. `choose_for_run` times the real training step of each candidate and fills in
