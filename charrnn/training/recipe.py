@@ -30,10 +30,11 @@ WIDTHS = (128, 192, 256, 384, 512)
 # Characters of training per recurrent weight that a width must see in the budget, as planned here. On an
 # Intel Xeon with AMX (docs/training.md) 4 chose 2x384 for 10 minutes of a 20 MB text, which saw 4.1 per
 # weight and ended 0.038 behind 2x192 seeing 33; widths planned at 9.5 to 13 per weight won or tied at 2 and
-# 5 minutes of tiny-shakespeare. A --num_epochs given beside the recipe is kept; the plan assumes MAX_PASSES.
+# 5 minutes of tiny-shakespeare.
 CHARS_PER_WEIGHT = 8.0
 # Passes over the text after which the run ends (its --num_epochs), the cosine decay with it: tiny-shakespeare's
-# held-out loss was lowest at 18 to 21 passes in two 30-minute runs of 2x384 and rose after.
+# held-out loss was lowest at 18 to 21 passes in two 30-minute runs of 2x384 and rose after. A --num_epochs
+# given beside the recipe is kept, but the plan (passes, dropout) still assumes MAX_PASSES.
 MAX_PASSES = 20
 PARAMS_PER_CHAR = 2.0  # recurrent weights (2 GRU layers: 12 x width^2) per training character, at most
 LONG_MINUTES = 15.0
