@@ -64,6 +64,15 @@ def test_a_run_that_would_see_the_text_more_than_20_times_ends_after_20_passes()
     assert "20.0M characters, 20.0 passes over 1,000,000 (the most: the run ends there); timed" in choice.line
 
 
+def test_a_given_num_epochs_is_the_most_passes_planned():
+    # As above, but ended by the user at 5 passes: 384 and 256 units would see too few characters
+    # (14.2M and 6.3M needed) in 5M, so it is 192 units, with the dropout of 5 passes.
+    choice = choose(30, 1_000_000, BATCH_CHARS, Timing(at_128=0.008).step_seconds, False, given={"num_epochs": 5},
+                    clock=Timing(0).clock)
+    assert (choice.settings["rnn_size"], choice.settings["num_epochs"], choice.settings["dropout"]) == (192, 5, 0.1)
+    assert "5.0M characters, 5.0 passes over 1,000,000 (the most: the run ends there); timed" in choice.line
+
+
 @pytest.mark.parametrize("train_chars, at_128, minutes, expected", [
     # a small text caps the width (at most 2 recurrent weights per character: 129 units for 100,000)
     (100_000, 0.001, 10, dict(rnn_size=128, dropout=0.3)),

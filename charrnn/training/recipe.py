@@ -34,7 +34,7 @@ WIDTHS = (128, 192, 256, 384, 512)
 CHARS_PER_WEIGHT = 8.0
 # Passes over the text after which the run ends (its --num_epochs), the cosine decay with it: tiny-shakespeare's
 # held-out loss was lowest at 18 to 21 passes in two 30-minute runs of 2x384 and rose after. A --num_epochs
-# given beside the recipe is kept, but the plan (passes, dropout) still assumes MAX_PASSES.
+# given beside the recipe takes its place, in the plan (width, passes, dropout) as in the run.
 MAX_PASSES = 20
 PARAMS_PER_CHAR = 2.0  # recurrent weights (2 GRU layers: 12 x width^2) per training character, at most
 LONG_MINUTES = 15.0
@@ -77,16 +77,18 @@ def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Cal
     step_seconds(width) is the time of one training step of `batch_chars` characters (batch_size x
     seq_length) for the two-layer GRU of that width; it is asked for widths in increasing order,
     up to the first that sees too few characters. `given` holds the settings the user gave, which
-    the recipe keeps (a given rnn_size is the only width timed). `clock` gives seconds; the time
+    the recipe keeps (a given rnn_size is the only width timed; a given num_epochs is the most passes
+    planned). `clock` gives seconds; the time
     the timing takes comes out of the budget.
     """
     start, given = clock(), given or {}
+    max_passes = given.get("num_epochs", MAX_PASSES)
     width_cap = math.sqrt(PARAMS_PER_CHAR * train_chars / recurrent_params(1))
     widths = [given["rnn_size"]] if "rnn_size" in given else [w for w in WIDTHS if w == WIDTHS[0] or w <= width_cap]
 
-    def chars_seen(width: int) -> float:  # in the minutes left, and in at most MAX_PASSES
+    def chars_seen(width: int) -> float:  # in the minutes left, and in at most max_passes
         in_time = max(0.0, TRAINING_SHARE * (60.0 * minutes - (clock() - start))) / timed[width] * batch_chars
-        return min(in_time, MAX_PASSES * train_chars)
+        return min(in_time, max_passes * train_chars)
 
     timed, chosen = {}, None
     for width in widths:
@@ -115,7 +117,7 @@ def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Cal
     seconds = clock() - start
     timings = ", ".join(f"{width}: {1000 * step:.0f} ms" for width, step in timed.items())
     kept = sorted(set(recipe) & set(given))
-    ends = " (the most: the run ends there)" if passes >= MAX_PASSES else ""
+    ends = " (the most: the run ends there)" if passes >= max_passes else ""
     line = (f"recipe auto for {minutes:g} minutes: {_flags(settings)} ({reason}: {seen / 1e6:.1f}M characters, "
             f"{passes:.1f} passes over {train_chars:,}{ends}; timed {timings} per step in {seconds:.1f} s"
             + (f"; as given: {', '.join(kept)}" if kept else "") + ")")
