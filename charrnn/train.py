@@ -81,9 +81,9 @@ flags.DEFINE_integer("max_steps", None, "Stop after this many steps in all (coun
 flags.DEFINE_float("max_minutes", None, "Stop after this many minutes of wall time in all (counting earlier runs; "
                    "validation and saving included), with a final validation and checkpoint.")
 flags.DEFINE_enum("recipe", _TRAIN.recipe, RECIPES, "auto: with --max_minutes, a new run times a few "
-                  "training steps of GRUs of several widths here and picks the model, dropout, learning rate and "
-                  "precision for the budget and the text's size (docs/training.md); settings given too are kept. "
-                  "A continued run keeps its choice.")
+                  "training steps of GRUs of several widths here and picks the model, dropout, weight decay, "
+                  "learning rate and precision for the budget and the text's size (docs/training.md); settings "
+                  "given too are kept. A continued run keeps its choice.")
 flags.DEFINE_integer("seed", None, "Random seed (default: a random one, recorded in config.json).")
 flags.DEFINE_integer("print_every", _TRAIN.print_every, "Print a train_loss line every this many steps.")
 flags.DEFINE_integer("eval_every", _TRAIN.eval_every, "Validate every this many steps (and at each epoch's end).")

@@ -37,12 +37,12 @@ def test_the_widest_width_that_sees_enough_characters_is_chosen_and_wider_ones_a
     choice = choose(10, 1_000_000, BATCH_CHARS, timing.step_seconds, bfloat16=False, clock=timing.clock)
     assert timing.asked == [128, 192, 256]  # 256 sees too few, so 384 and 512 are never timed
     assert choice.settings == {"model": "gru", "num_layers": 2, "rnn_size": 192, "layer_norm": True,
-                               "dropout": 0.1, "learning_rate": 4e-3, "lr_schedule": "cosine", "min_lr": 2e-4,
-                               "num_epochs": 20, "precision": "float32"}  # 9.9 passes over the text: dropout 0.1
+                               "dropout": 0.1, "weight_decay": 0.1, "learning_rate": 4e-3, "lr_schedule": "cosine",
+                               "min_lr": 2e-4, "num_epochs": 20, "precision": "float32"}  # 9.9 passes: dropout 0.1
     assert choice.seconds == 3.0
     assert choice.line.startswith("recipe auto for 10 minutes: --model gru --num_layers 2 --layer_norm "
-                                  "--rnn_size 192 --dropout 0.1 --learning_rate 0.004 --lr_schedule cosine "
-                                  "--min_lr 0.0002 --num_epochs 20 --precision float32 (")
+                                  "--rnn_size 192 --dropout 0.1 --weight_decay 0.1 --learning_rate 0.004 "
+                                  "--lr_schedule cosine --min_lr 0.0002 --num_epochs 20 --precision float32 (")
     assert "(the widest that sees >= 8 characters per recurrent weight (3.5M), of at most 408 units for a text " \
            "this size: 9.9M characters, 9.9 passes over 1,000,000; timed 128: 50 ms, 192: 112 ms, 256: 200 ms " \
            "per step in 3.0 s)" in choice.line
@@ -77,7 +77,9 @@ def test_a_given_num_epochs_is_the_most_passes_planned():
     # a small text caps the width (at most 2 recurrent weights per character: 129 units for 100,000)
     (100_000, 0.001, 10, dict(rnn_size=128, dropout=0.3)),
     # on a slow machine even the narrowest sees too few characters: it is still the choice, with dropout
-    (1_000_000, 1.0, 5, dict(rnn_size=128, dropout=0.1)),
+    (1_000_000, 1.0, 5, dict(rnn_size=128, dropout=0.1, weight_decay=0.1)),
+    # weight decay from 5 minutes on: none in 2
+    (1_000_000, 0.05, 2, dict(rnn_size=128, dropout=0.1, weight_decay=0.0)),
     # a long budget lowers the learning rate; less than one pass over a large text still gets dropout
     (20_000_000, 0.008, 30, dict(rnn_size=512, dropout=0.1, learning_rate=2e-3, min_lr=1e-4)),
 ])
@@ -116,25 +118,25 @@ def test_the_cpu_s_bfloat16_decides_the_precision_only_where_the_cpu_trains(tmp_
 def test_a_run_with_the_automatic_recipe_keeps_its_choice_when_continued(tmp_path):
     write_corpus(tmp_path / "data")
     # A given width (small, to keep the test short) is the only one timed; the rest is chosen.
-    first = run_module("charrnn.train", "--data_dir", "data", "--recipe", "auto", "--max_minutes", 2, "--rnn_size", 16,
+    first = run_module("charrnn.train", "--data_dir", "data", "--recipe", "auto", "--max_minutes", 5, "--rnn_size", 16,
                        "--batch_size", 4, "--seq_length", 16, "--max_steps", 2, "--seed", 1, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     line = first.stdout.splitlines()[0]
-    assert line.startswith("recipe auto for 2 minutes: --model gru --num_layers 2 --layer_norm --rnn_size 16 "
-                           "--dropout 0.3 --learning_rate 0.004"), line
+    assert line.startswith("recipe auto for 5 minutes: --model gru --num_layers 2 --layer_norm --rnn_size 16 "
+                           "--dropout 0.3 --weight_decay 0.1 --learning_rate 0.004"), line
     assert line.endswith("; as given: rnn_size)"), line
     config = json.loads((tmp_path / "save" / "config.json").read_text())
     assert (config["model"]["model"], config["model"]["rnn_size"], config["model"]["layer_norm"],
-            config["model"]["dropout"], config["train"]["lr_schedule"], config["train"]["num_epochs"],
-            config["train"]["recipe"]) == ("gru", 16, True, 0.3, "cosine", 20, "auto")
+            config["model"]["dropout"], config["train"]["weight_decay"], config["train"]["lr_schedule"],
+            config["train"]["num_epochs"], config["train"]["recipe"]) == ("gru", 16, True, 0.3, 0.1, "cosine", 20, "auto")
 
-    again = run_module("charrnn.train", "--init_from", "save", "--recipe", "auto", "--max_minutes", 2,
+    again = run_module("charrnn.train", "--init_from", "save", "--recipe", "auto", "--max_minutes", 5,
                        "--max_steps", 3, cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "recipe auto" not in again.stdout and "training steps 2 to 3" in again.stdout
     continued = json.loads((tmp_path / "save" / "config.json").read_text())
     assert continued["model"] == config["model"] and continued["train"]["recipe"] == "auto"
-    assert continued["train"]["num_epochs"] == 20
+    assert continued["train"]["num_epochs"] == 20 and continued["train"]["weight_decay"] == 0.1
     # The hint to try bfloat16 answers the run's precision, not the --precision flag's default: where
     # the CPU has bfloat16 units the recipe chose it, and neither run is told to try it. (Elsewhere
     # the recipe chose float32 and the CPU has nothing to hint at, so this holds either way.)

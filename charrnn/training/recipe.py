@@ -6,7 +6,8 @@ passes over the text, where the run then ends (more passes overfit); as wide as 
 CHARS_PER_WEIGHT characters of training per recurrent weight at the step time measured here (wider
 ones see too few; narrower ones learn less from each character), but with at most PARAMS_PER_CHAR
 recurrent weights per training character (wider overfits a small text however long it trains);
-dropout rising with the passes over the text that width makes; a lower learning rate past
+dropout rising with the passes over the text that width makes; decoupled weight decay (AdamW) of
+WEIGHT_DECAY from WEIGHT_DECAY_MINUTES on; a lower learning rate past
 LONG_MINUTES, where 4e-3 made wide models' losses jump; bfloat16 when training runs on a CPU with
 bfloat16 arithmetic (with a GPU the CPU's units do not compute the step: float32 unless
 --precision says otherwise).
@@ -47,6 +48,10 @@ TRAINING_SHARE = 0.75
 # 20 MB text, seen 0.8 times in 10 minutes, 2x256 ended at 1.239 without dropout and 1.220 with 0.1
 # (AMD EPYC, docs/training.md), the held-out text being other files than the training text.
 DROPOUT_BY_PASSES = ((14, 0.1), (20, 0.2), (math.inf, 0.3))
+# Decoupled weight decay (AdamW, --weight_decay) for budgets of WEIGHT_DECAY_MINUTES and more: at 10 minutes on
+# tiny-shakespeare (Intel Xeon with AMX, docs/training.md) 0.1 took the recipe's 2x256 from 1.452 to 1.421 (at 5
+# minutes from 1.448 to 1.427), and a 2x384 from 1.442 to 1.411; at 2 minutes the 2x192 went from 1.498 to 1.511.
+WEIGHT_DECAY, WEIGHT_DECAY_MINUTES = 0.1, 5.0
 TIMED_STEPS, WARMUP_STEPS = 3, 2
 
 
@@ -102,7 +107,9 @@ def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Cal
     passes = seen / train_chars
     learning_rate = 4e-3 if minutes <= LONG_MINUTES else 2e-3
     dropout = next(rate for below, rate in DROPOUT_BY_PASSES if passes < below)
-    recipe = {**CELL, "rnn_size": chosen, "dropout": dropout, "learning_rate": learning_rate, "lr_schedule": "cosine",
+    weight_decay = WEIGHT_DECAY if minutes >= WEIGHT_DECAY_MINUTES else 0.0
+    recipe = {**CELL, "rnn_size": chosen, "dropout": dropout, "weight_decay": weight_decay,
+              "learning_rate": learning_rate, "lr_schedule": "cosine",
               "min_lr": learning_rate / 20, "num_epochs": MAX_PASSES,
               "precision": "bfloat16" if bfloat16 else "float32"}
     settings = {name: given.get(name, value) for name, value in recipe.items()}
