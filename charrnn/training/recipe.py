@@ -83,8 +83,7 @@ def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Cal
     seq_length) for the two-layer GRU of that width; it is asked for widths in increasing order,
     up to the first that sees too few characters. `given` holds the settings the user gave, which
     the recipe keeps (a given rnn_size is the only width timed; a given num_epochs is the most passes
-    planned). `clock` gives seconds; the time
-    the timing takes comes out of the budget.
+    planned). `clock` gives seconds; the time the timing takes comes out of the budget.
     """
     start, given = clock(), given or {}
     max_passes = given.get("num_epochs", MAX_PASSES)
