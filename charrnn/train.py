@@ -82,7 +82,8 @@ flags.DEFINE_float("max_minutes", None, "Stop after this many minutes of wall ti
                    "validation and saving included), with a final validation and checkpoint.")
 flags.DEFINE_enum("recipe", _TRAIN.recipe, RECIPES, "auto: with --max_minutes, a new run times a few "
                   "training steps of GRUs of several widths here and picks the model, dropout, weight decay, "
-                  "learning rate and precision for the budget and the text's size (docs/training.md); settings "
+                  "learning rate and precision (and, for a text it would see more than 20 times, weight drop and "
+                  "the weight average) for the budget and the text's size (docs/training.md); settings "
                   "given too are kept. A continued run keeps its choice.")
 flags.DEFINE_integer("seed", None, "Random seed (default: a random one, recorded in config.json).")
 flags.DEFINE_integer("print_every", _TRAIN.print_every, "Print a train_loss line every this many steps.")

@@ -50,32 +50,63 @@ def test_the_widest_width_that_sees_enough_characters_is_chosen_and_wider_ones_a
 
 
 def test_the_time_spent_timing_comes_out_of_the_budget():
-    fast = choose(10, 1_000_000, BATCH_CHARS, Timing(at_128=0.008).step_seconds, False, clock=Timing(0).clock)
+    # two million characters: never seen 20 times here, so nothing is held back
+    fast = choose(10, 2_000_000, BATCH_CHARS, Timing(at_128=0.008).step_seconds, False, clock=Timing(0).clock)
     slow_timing = Timing(at_128=0.008, cost=60.0)  # each timing takes a minute of the ten
-    slow = choose(10, 1_000_000, BATCH_CHARS, slow_timing.step_seconds, False, clock=slow_timing.clock)
+    slow = choose(10, 2_000_000, BATCH_CHARS, slow_timing.step_seconds, False, clock=slow_timing.clock)
     assert fast.settings["rnn_size"] == 384 and slow.settings["rnn_size"] == 256
     assert slow.seconds == 240.0 and "per step in 240.0 s)" in slow.line
 
 
-def test_a_run_that_would_see_the_text_more_than_20_times_ends_after_20_passes():
-    # 30 minutes at 8 ms per step of the 2x128 GRU: 384 units would see a million characters 47 times.
-    choice = choose(30, 1_000_000, BATCH_CHARS, Timing(at_128=0.008).step_seconds, False, clock=Timing(0).clock)
-    assert (choice.settings["rnn_size"], choice.settings["num_epochs"], choice.settings["dropout"]) == (384, 20, 0.3)
-    assert "20.0M characters, 20.0 passes over 1,000,000 (the most: the run ends there); timed" in choice.line
+def test_a_text_too_small_for_the_budget_gets_a_wider_model_held_back_that_ends_after_20_passes():
+    # 30 minutes at 8 ms per step of the 2x128 GRU: 384 units (the widest of at most 2 recurrent weights per
+    # character) would see a million characters 47 times. Held back by weight drop and the weight average (at
+    # most 4 weights per character: 577 units; at least 4 characters per weight: 12.6M for 512 units), 512
+    # units would see it 26 times: the widest, ended after 20 passes, 23 of the 30 minutes (the 5 s of timing
+    # out of the budget).
+    timing = Timing(at_128=0.008)
+    choice = choose(30, 1_000_000, BATCH_CHARS, timing.step_seconds, False, clock=timing.clock)
+    assert timing.asked == [128, 192, 256, 384, 512]  # each width timed once
+    assert choice.settings == {"model": "gru", "num_layers": 2, "rnn_size": 512, "layer_norm": True,
+                               "dropout": 0.3, "weight_decay": 0.1, "weight_drop": 0.25, "ema_decay": 0.999,
+                               "learning_rate": 2e-3, "lr_schedule": "cosine", "min_lr": 1e-4, "num_epochs": 20,
+                               "precision": "float32"}
+    assert ("--weight_drop 0.25 --ema_decay 0.999 --learning_rate 0.002" in choice.line
+            and "(20 passes would end the run early, so held back by weight drop and the weight average: the "
+                "widest that sees >= 4 characters per recurrent weight (12.6M): 20.0M characters, 20.0 passes over "
+                "1,000,000 (the most: the run ends there, after about 22.8 minutes); timed" in choice.line)
+    # a text the budget sees fewer than 20 times is not held back, however long the budget
+    large = choose(30, 20_000_000, BATCH_CHARS, Timing(at_128=0.008).step_seconds, False, clock=Timing(0).clock)
+    assert large.settings["rnn_size"] == 512 and "weight_drop" not in large.settings
+
+
+def test_a_run_the_passes_end_within_15_minutes_gets_the_short_runs_learning_rate_whatever_the_budget():
+    # 100,000 characters at 8 ms per step: held back, 128 units (at most 182 for 4 weights per character) see
+    # them 20 times in 9 seconds of the 30 minutes, so 4e-3 as in a 10-minute budget, not the long runs' 2e-3.
+    for minutes in (10, 30):
+        choice = choose(minutes, 100_000, BATCH_CHARS, Timing(at_128=0.008).step_seconds, False,
+                        clock=Timing(0).clock)
+        assert (choice.settings["rnn_size"], choice.settings["learning_rate"], choice.settings["weight_drop"]) \
+            == (128, 4e-3, 0.25)
+    assert "after about 0.1 minutes" in choice.line
 
 
 def test_a_given_num_epochs_is_the_most_passes_planned():
-    # As above, but ended by the user at 5 passes: 384 and 256 units would see too few characters
-    # (14.2M and 6.3M needed) in 5M, so it is 192 units, with the dropout of 5 passes.
-    choice = choose(30, 1_000_000, BATCH_CHARS, Timing(at_128=0.008).step_seconds, False, given={"num_epochs": 5},
+    # 10 minutes at 8 ms per step, ended by the user at 5 passes: 256 units would see too few characters
+    # (6.3M needed) in 5M, 192 units enough, but they would see the text more than 5 times in the budget: held
+    # back, 4 characters per weight are enough (3.1M for 256 units, 7.1M for 384), so 256 units, with the
+    # dropout of 5 passes.
+    choice = choose(10, 1_000_000, BATCH_CHARS, Timing(at_128=0.008).step_seconds, False, given={"num_epochs": 5},
                     clock=Timing(0).clock)
-    assert (choice.settings["rnn_size"], choice.settings["num_epochs"], choice.settings["dropout"]) == (192, 5, 0.1)
-    assert "5.0M characters, 5.0 passes over 1,000,000 (the most: the run ends there); timed" in choice.line
+    assert (choice.settings["rnn_size"], choice.settings["num_epochs"], choice.settings["dropout"],
+            choice.settings["weight_drop"]) == (256, 5, 0.1, 0.25)
+    assert ("5.0M characters, 5.0 passes over 1,000,000 (the most: the run ends there, after about 1.4 minutes); "
+            "timed") in choice.line
 
 
 @pytest.mark.parametrize("train_chars, at_128, minutes, expected", [
-    # a small text caps the width (at most 2 recurrent weights per character: 129 units for 100,000)
-    (100_000, 0.001, 10, dict(rnn_size=128, dropout=0.3)),
+    # a small text caps the width (held back, at most 4 recurrent weights per character: 182 units for 100,000)
+    (100_000, 0.001, 10, dict(rnn_size=128, dropout=0.3, weight_drop=0.25)),
     # on a slow machine even the narrowest sees too few characters: it is still the choice, with dropout
     (1_000_000, 1.0, 5, dict(rnn_size=128, dropout=0.1, weight_decay=0.1)),
     # weight decay from 5 minutes on: none in 2
@@ -117,18 +148,21 @@ def test_the_cpu_s_bfloat16_decides_the_precision_only_where_the_cpu_trains(tmp_
 
 def test_a_run_with_the_automatic_recipe_keeps_its_choice_when_continued(tmp_path):
     write_corpus(tmp_path / "data")
-    # A given width (small, to keep the test short) is the only one timed; the rest is chosen.
+    # A given width (small, to keep the test short) is the only one timed; the rest is chosen. The text is
+    # small (20 passes in seconds): the choice is held back, weight drop and the weight average with it.
     first = run_module("charrnn.train", "--data_dir", "data", "--recipe", "auto", "--max_minutes", 5, "--rnn_size", 16,
                        "--batch_size", 4, "--seq_length", 16, "--max_steps", 2, "--seed", 1, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     line = first.stdout.splitlines()[0]
     assert line.startswith("recipe auto for 5 minutes: --model gru --num_layers 2 --layer_norm --rnn_size 16 "
-                           "--dropout 0.3 --weight_decay 0.1 --learning_rate 0.004"), line
+                           "--dropout 0.3 --weight_decay 0.1 --weight_drop 0.25 --ema_decay 0.999 "
+                           "--learning_rate 0.004"), line
     assert line.endswith("; as given: rnn_size)"), line
     config = json.loads((tmp_path / "save" / "config.json").read_text())
     assert (config["model"]["model"], config["model"]["rnn_size"], config["model"]["layer_norm"],
             config["model"]["dropout"], config["train"]["weight_decay"], config["train"]["lr_schedule"],
-            config["train"]["num_epochs"], config["train"]["recipe"]) == ("gru", 16, True, 0.3, 0.1, "cosine", 20, "auto")
+            config["train"]["num_epochs"], config["train"]["recipe"], config["model"]["weight_drop"],
+            config["train"]["ema_decay"]) == ("gru", 16, True, 0.3, 0.1, "cosine", 20, "auto", 0.25, 0.999)
 
     again = run_module("charrnn.train", "--init_from", "save", "--recipe", "auto", "--max_minutes", 5,
                        "--max_steps", 3, cwd=tmp_path)
@@ -136,7 +170,8 @@ def test_a_run_with_the_automatic_recipe_keeps_its_choice_when_continued(tmp_pat
     assert "recipe auto" not in again.stdout and "training steps 2 to 3" in again.stdout
     continued = json.loads((tmp_path / "save" / "config.json").read_text())
     assert continued["model"] == config["model"] and continued["train"]["recipe"] == "auto"
-    assert continued["train"]["num_epochs"] == 20 and continued["train"]["weight_decay"] == 0.1
+    assert (continued["train"]["num_epochs"], continued["train"]["weight_decay"], continued["train"]["ema_decay"]) \
+        == (20, 0.1, 0.999)
     # The hint to try bfloat16 answers the run's precision, not the --precision flag's default: where
     # the CPU has bfloat16 units the recipe chose it, and neither run is told to try it. (Elsewhere
     # the recipe chose float32 and the CPU has nothing to hint at, so this holds either way.)

@@ -7,8 +7,11 @@ CHARS_PER_WEIGHT characters of training per recurrent weight at the step time me
 ones see too few; narrower ones learn less from each character), but with at most PARAMS_PER_CHAR
 recurrent weights per training character (wider overfits a small text however long it trains);
 dropout rising with the passes over the text that width makes; decoupled weight decay (AdamW) of
-WEIGHT_DECAY from WEIGHT_DECAY_MINUTES on; a lower learning rate past
-LONG_MINUTES, where 4e-3 made wide models' losses jump; bfloat16 when training runs on a CPU with
+WEIGHT_DECAY from WEIGHT_DECAY_MINUTES on; a lower learning rate for runs planned longer than
+LONG_MINUTES, where 4e-3 made wide models' losses jump. A text too small for the budget (the choice
+would end at MAX_PASSES with time to spare) gets a wider model held back by weight drop and the
+weight average (HELD_BACK), chosen again under HELD_BACK's looser caps, so the run trains more of the
+budget rather than ending early. bfloat16 when training runs on a CPU with
 bfloat16 arithmetic (with a GPU the CPU's units do not compute the step: float32 unless
 --precision says otherwise).
 
@@ -38,7 +41,7 @@ CHARS_PER_WEIGHT = 8.0
 # given beside the recipe takes its place, in the plan (width, passes, dropout) as in the run.
 MAX_PASSES = 20
 PARAMS_PER_CHAR = 2.0  # recurrent weights (2 GRU layers: 12 x width^2) per training character, at most
-LONG_MINUTES = 15.0
+LONG_MINUTES = 15.0  # runs planned longer than this (the budget, or less where MAX_PASSES ends them) get 2e-3
 # The share of the budget left after the timing that is counted as training steps at the timed
 # speed; validations, saves and the trainer's own work per step take the rest. In 5-minute runs of
 # tiny-shakespeare on a 2-core AMD EPYC it came out at 0.87 (3,508 steps of 67.7 ms where 74 ms
@@ -52,6 +55,14 @@ DROPOUT_BY_PASSES = ((14, 0.1), (20, 0.2), (math.inf, 0.3))
 # tiny-shakespeare (Intel Xeon with AMX, docs/training.md) 0.1 took the recipe's 2x256 from 1.452 to 1.421 (at 5
 # minutes from 1.448 to 1.427), and a 2x384 from 1.442 to 1.411; at 2 minutes the 2x192 went from 1.498 to 1.511.
 WEIGHT_DECAY, WEIGHT_DECAY_MINUTES = 0.1, 5.0
+# On a text the budget would see more than MAX_PASSES times, the regularisers and caps of a held-back model.
+# On tiny-shakespeare at 30 minutes (Intel Xeon with AMX, docs/training.md) the recipe's 2x384 ended at
+# 20 passes after 21 minutes at 1.422, while a 2x512 (3.1 recurrent weights per training character) with weight
+# drop 0.25 and the weight average 0.999 trained all 30 minutes and reached 1.402 (1.434 without the two);
+# it saw 5.8 characters per weight, about 5 as planned here, and 4 leaves room for the timing's noise. Chosen by
+# this rule there (2x512, dropout 0.2), it reached 1.392, against the rule before's 1.419 side by side.
+HELD_BACK = {"weight_drop": 0.25, "ema_decay": 0.999}
+HELD_BACK_PARAMS_PER_CHAR, HELD_BACK_CHARS_PER_WEIGHT = 4.0, 4.0
 TIMED_STEPS, WARMUP_STEPS = 3, 2
 
 
@@ -70,9 +81,9 @@ def recurrent_params(width: int) -> int:
     return 12 * width * width
 
 
-def chars_to_see(width: int) -> float:
+def chars_to_see(width: int, chars_per_weight: float = CHARS_PER_WEIGHT) -> float:
     """The characters of training a width must see in the budget to be chosen."""
-    return CHARS_PER_WEIGHT * recurrent_params(width)
+    return chars_per_weight * recurrent_params(width)
 
 
 def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Callable[[int], float],
@@ -80,50 +91,69 @@ def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Cal
     """The recipe for `minutes` of wall time on `train_chars` characters of training text.
 
     step_seconds(width) is the time of one training step of `batch_chars` characters (batch_size x
-    seq_length) for the two-layer GRU of that width; it is asked for widths in increasing order,
+    seq_length) for the two-layer GRU of that width; it is asked once per width, in increasing order,
     up to the first that sees too few characters. `given` holds the settings the user gave, which
     the recipe keeps (a given rnn_size is the only width timed; a given num_epochs is the most passes
     planned). `clock` gives seconds; the time the timing takes comes out of the budget.
     """
     start, given = clock(), given or {}
     max_passes = given.get("num_epochs", MAX_PASSES)
-    width_cap = math.sqrt(PARAMS_PER_CHAR * train_chars / recurrent_params(1))
-    widths = [given["rnn_size"]] if "rnn_size" in given else [w for w in WIDTHS if w == WIDTHS[0] or w <= width_cap]
+    timed = {}
+
+    def chars_in_time(width: int) -> float:  # in the minutes left
+        if width not in timed:
+            timed[width] = step_seconds(width)
+        return max(0.0, TRAINING_SHARE * (60.0 * minutes - (clock() - start))) / timed[width] * batch_chars
 
     def chars_seen(width: int) -> float:  # in the minutes left, and in at most max_passes
-        in_time = max(0.0, TRAINING_SHARE * (60.0 * minutes - (clock() - start))) / timed[width] * batch_chars
-        return min(in_time, max_passes * train_chars)
+        return min(chars_in_time(width), max_passes * train_chars)
 
-    timed, chosen = {}, None
-    for width in widths:
-        timed[width] = step_seconds(width)
-        enough = chars_seen(width) >= chars_to_see(width)
-        if enough or chosen is None:  # the narrowest is the choice when none sees enough
-            chosen = width
-        if not enough:
-            break  # wider ones see fewer still
+    def widest(params_per_char: float, chars_per_weight: float) -> tuple:
+        """(width, its width cap): the widest under the cap that sees enough, else the narrowest."""
+        width_cap = math.sqrt(params_per_char * train_chars / recurrent_params(1))
+        if "rnn_size" in given:
+            return given["rnn_size"], width_cap
+        chosen = None
+        for width in (w for w in WIDTHS if w == WIDTHS[0] or w <= width_cap):
+            enough = chars_seen(width) >= chars_to_see(width, chars_per_weight)
+            if enough or chosen is None:  # the narrowest is the choice when none sees enough
+                chosen = width
+            if not enough:
+                break  # wider ones see fewer still
+        return chosen, width_cap
+
+    chars_per_weight = CHARS_PER_WEIGHT
+    chosen, width_cap = widest(PARAMS_PER_CHAR, chars_per_weight)
+    held_back = chars_in_time(chosen) > max_passes * train_chars
+    if held_back:  # the text is small for the budget: a wider model, held back, trains more of it
+        chars_per_weight = HELD_BACK_CHARS_PER_WEIGHT
+        chosen, width_cap = widest(HELD_BACK_PARAMS_PER_CHAR, chars_per_weight)
     seen = chars_seen(chosen)
     passes = seen / train_chars
-    learning_rate = 4e-3 if minutes <= LONG_MINUTES else 2e-3
+    run_minutes = minutes * min(1.0, seen / max(chars_in_time(chosen), 1.0))  # as planned: less if the passes end it
+    learning_rate = 4e-3 if run_minutes <= LONG_MINUTES else 2e-3
     dropout = next(rate for below, rate in DROPOUT_BY_PASSES if passes < below)
     weight_decay = WEIGHT_DECAY if minutes >= WEIGHT_DECAY_MINUTES else 0.0
     recipe = {**CELL, "rnn_size": chosen, "dropout": dropout, "weight_decay": weight_decay,
-              "learning_rate": learning_rate, "lr_schedule": "cosine",
+              **(HELD_BACK if held_back else {}), "learning_rate": learning_rate, "lr_schedule": "cosine",
               "min_lr": learning_rate / 20, "num_epochs": MAX_PASSES,
               "precision": "bfloat16" if bfloat16 else "float32"}
     settings = {name: given.get(name, value) for name, value in recipe.items()}
     if "rnn_size" in given:
         reason = "the width given"
-    elif seen < chars_to_see(chosen):
-        reason = f"the narrowest, as none sees {CHARS_PER_WEIGHT:g} characters per recurrent weight"
+    elif seen < chars_to_see(chosen, chars_per_weight):
+        reason = f"the narrowest, as none sees {chars_per_weight:g} characters per recurrent weight"
     else:
-        reason = (f"the widest that sees >= {CHARS_PER_WEIGHT:g} characters per recurrent weight "
-                  f"({chars_to_see(chosen) / 1e6:.1f}M)") + (
+        reason = (f"the widest that sees >= {chars_per_weight:g} characters per recurrent weight "
+                  f"({chars_to_see(chosen, chars_per_weight) / 1e6:.1f}M)") + (
             f", of at most {width_cap:.0f} units for a text this size" if width_cap < WIDTHS[-1] else "")
+    if held_back:
+        reason = (f"{max_passes} passes would end the run early, so held back by weight drop and the weight "
+                  f"average: {reason}")
     seconds = clock() - start
     timings = ", ".join(f"{width}: {1000 * step:.0f} ms" for width, step in timed.items())
     kept = sorted(set(recipe) & set(given))
-    ends = " (the most: the run ends there)" if passes >= max_passes else ""
+    ends = f" (the most: the run ends there, after about {run_minutes:.1f} minutes)" if passes >= max_passes else ""
     line = (f"recipe auto for {minutes:g} minutes: {_flags(settings)} ({reason}: {seen / 1e6:.1f}M characters, "
             f"{passes:.1f} passes over {train_chars:,}{ends}; timed {timings} per step in {seconds:.1f} s"
             + (f"; as given: {', '.join(kept)}" if kept else "") + ")")
