@@ -92,7 +92,7 @@ def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Cal
 
     step_seconds(width) is the time of one training step of `batch_chars` characters (batch_size x
     seq_length) for the two-layer GRU of that width; it is asked once per width, in increasing order,
-    up to the first that sees too few characters. `given` holds the settings the user gave, which
+    up to the first that sees too few characters (when held back, under the held-back caps). `given` holds the settings the user gave, which
     the recipe keeps (a given rnn_size is the only width timed; a given num_epochs is the most passes
     planned). `clock` gives seconds; the time the timing takes comes out of the budget.
     """
