@@ -10,10 +10,9 @@ dropout rising with the passes over the text that width makes; decoupled weight 
 WEIGHT_DECAY from WEIGHT_DECAY_MINUTES on; a lower learning rate for runs planned longer than
 LONG_MINUTES, where 4e-3 made wide models' losses jump. A text too small for the budget (the choice
 would end at MAX_PASSES with time to spare) gets a wider model held back by weight drop and the
-weight average (HELD_BACK), chosen again under HELD_BACK's looser caps, so the run trains more of the
-budget rather than ending early. bfloat16 when training runs on a CPU with
-bfloat16 arithmetic (with a GPU the CPU's units do not compute the step: float32 unless
---precision says otherwise).
+weight average (HELD_BACK), chosen again under HELD_BACK's looser caps, so the run trains more of
+the budget rather than ending early. bfloat16 when training runs on a CPU with bfloat16 arithmetic
+(with a GPU the CPU's units do not compute the step: float32 unless --precision says otherwise).
 
 `choose` is the rule, pure: it takes the step time of a width as a function and a clock, so tests
 give it fake ones. `choose_for_run` times the real training step of each candidate and fills in
@@ -92,9 +91,10 @@ def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Cal
 
     step_seconds(width) is the time of one training step of `batch_chars` characters (batch_size x
     seq_length) for the two-layer GRU of that width; it is asked once per width, in increasing order,
-    up to the first that sees too few characters (when held back, under the held-back caps). `given` holds the settings the user gave, which
-    the recipe keeps (a given rnn_size is the only width timed; a given num_epochs is the most passes
-    planned). `clock` gives seconds; the time the timing takes comes out of the budget.
+    up to the first that sees too few characters (when held back, under the held-back caps).
+    `given` holds the settings the user gave, which the recipe keeps (a given rnn_size is the only
+    width timed; a given num_epochs is the most passes planned). `clock` gives seconds; the time the
+    timing takes comes out of the budget.
     """
     start, given = clock(), given or {}
     max_passes = given.get("num_epochs", MAX_PASSES)
