@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from charrnn.core.config import ModelConfig
+from charrnn.model import recurrent
 from charrnn.model.network import CharRNN, gpu_available, sequence_loss
 
 
@@ -54,6 +55,29 @@ def test_cpu_recurrence_matches_keras_layers_and_shares_their_checkpoints(tmp_pa
     ours = logits_states_and_gradients(cpu_model, ids, training=bool(dropout))
     theirs = logits_states_and_gradients(keras_model, ids, training=bool(dropout))
     for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell_type", ["lstm", "gru"])
+@pytest.mark.parametrize("shape, options, looked_up", [((3, 9), {}, True), ((3, 9), dict(embedding_dropout=0.2), False),
+                                                       ((1, 5), {}, False)])
+def test_the_cpu_path_looks_up_the_first_layer_s_input_part_when_the_batch_has_more_characters_than_the_vocabulary(
+        monkeypatch, cell_type, shape, options, looked_up):
+    """A [vocab, gates * units] table in place of projecting each embedded character: the same
+    logits, states and gradients as Keras' layers, whichever way the input part is made."""
+    stack_name = f"{cell_type}_stack"
+    stack = getattr(recurrent, stack_name)
+    projected = []
+    monkeypatch.setattr(recurrent, stack_name, lambda *args, **kwargs: projected.append(kwargs["projected"])
+                        or stack(*args, **kwargs))
+    keras.utils.set_random_seed(7)
+    keras_model = build(cell_type, recurrence="keras", **options)
+    cpu_model = build(cell_type, recurrence="cpu", **options)
+    cpu_model.set_weights(keras_model.get_weights())
+    ids = tf.constant(np.random.default_rng(3).integers(0, 11, shape), tf.int32)
+    ours = logits_states_and_gradients(cpu_model, ids)
+    assert projected == [looked_up]
+    for a, b in zip(ours, logits_states_and_gradients(keras_model, ids)):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
 
 

@@ -337,6 +337,10 @@ _STACK_DOC = """inputs [batch, time, features] -> (outputs of the top layer [bat
     the top layer is left to the caller, which gets its inputs for a residual. Not
     `differentiable`, nothing is kept for a gradient (scoring: about 1/3 of a training step's work).
 
+    `projected`: `inputs` are already the first layer's input part, inputs x kernel + input bias
+    [batch, time, gates * units] (charrnn.model.network looks it up in a table of every
+    character's), and its kernel is not read.
+
     Timestep t of layer l runs as soon as timestep t of layer l - 1 is done, so two cores work
     on two layers at once, forward and backward."""
 
@@ -348,18 +352,20 @@ def _tensors(weights, norms, masks):
 
 
 def lstm_stack(inputs, states, weights, norms=(), epsilon=1e-3, residual=False, masks=(),
-               differentiable=True):
+               differentiable=True, projected=False):
     weights, norms, masks = _tensors(weights, norms, masks)
     kernel, recurrent_kernel, bias = weights[0]
-    return _wavefront(_LSTMCells(), _project(inputs, kernel, bias), list(states),
+    projected_inputs = tf.convert_to_tensor(inputs) if projected else _project(inputs, kernel, bias)
+    return _wavefront(_LSTMCells(), projected_inputs, list(states),
                       [(recurrent_kernel,)] + weights[1:], norms, epsilon, residual, masks, differentiable)
 
 
 def gru_stack(inputs, states, weights, norms=(), epsilon=1e-3, residual=False, masks=(),
-              differentiable=True):
+              differentiable=True, projected=False):
     weights, norms, masks = _tensors(weights, norms, masks)
     kernel, recurrent_kernel, bias = weights[0]  # bias [2, 3 units]: input bias, recurrent bias
-    return _wavefront(_GRUCells(), _project(inputs, kernel, bias[0]), list(states),
+    projected_inputs = tf.convert_to_tensor(inputs) if projected else _project(inputs, kernel, bias[0])
+    return _wavefront(_GRUCells(), projected_inputs, list(states),
                       [(recurrent_kernel, bias[1])] + weights[1:], norms, epsilon, residual, masks, differentiable)
 
 
