@@ -2,6 +2,7 @@
 that a continued run keeps."""
 
 import json
+from typing import Optional
 
 import pytest
 
@@ -15,11 +16,11 @@ BATCH_CHARS = 50 * 50
 
 
 class Timing:
-    """Step times that grow as width^2 (`at_128` seconds at 128 units); each timing advances the
-    fake clock by `cost` seconds. Records the widths asked for."""
+    """Step times that grow as width^2 (`at_128` seconds at 128 units), or `measured` ones by width; each
+    timing advances the fake clock by `cost` seconds. Records the widths asked for."""
 
-    def __init__(self, at_128: float, cost: float = 1.0):
-        self.at_128, self.cost, self.now, self.asked = at_128, cost, 0.0, []
+    def __init__(self, at_128: float = 0.0, cost: float = 1.0, measured: Optional[dict] = None):
+        self.at_128, self.cost, self.measured, self.now, self.asked = at_128, cost, measured, 0.0, []
 
     def clock(self) -> float:
         return self.now
@@ -27,7 +28,7 @@ class Timing:
     def step_seconds(self, width: int) -> float:
         self.asked.append(width)
         self.now += self.cost
-        return self.at_128 * (width / 128) ** 2
+        return self.measured[width] if self.measured else self.at_128 * (width / 128) ** 2
 
 
 def test_the_widest_width_that_sees_enough_characters_is_chosen_and_wider_ones_are_not_timed():
@@ -50,7 +51,7 @@ def test_the_widest_width_that_sees_enough_characters_is_chosen_and_wider_ones_a
 
 
 def test_the_time_spent_timing_comes_out_of_the_budget():
-    # two million characters: never seen 20 times here, so nothing is held back
+    # two million characters: never seen 15 times here, so nothing is held back
     fast = choose(10, 2_000_000, BATCH_CHARS, Timing(at_128=0.008).step_seconds, False, clock=Timing(0).clock)
     slow_timing = Timing(at_128=0.008, cost=60.0)  # each timing takes a minute of the ten
     slow = choose(10, 2_000_000, BATCH_CHARS, slow_timing.step_seconds, False, clock=slow_timing.clock)
@@ -72,12 +73,30 @@ def test_a_text_too_small_for_the_budget_gets_a_wider_model_held_back_that_ends_
                                "learning_rate": 2e-3, "lr_schedule": "cosine", "min_lr": 1e-4, "num_epochs": 20,
                                "precision": "float32"}
     assert ("--weight_drop 0.25 --ema_decay 0.999 --learning_rate 0.002" in choice.line
-            and "(20 passes would end the run early, so held back by weight drop and the weight average: the "
-                "widest that sees >= 4 characters per recurrent weight (12.6M): 20.0M characters, 20.0 passes over "
+            and "(384 units would see the text 46.8 times, more than 15, so held back by weight drop and the "
+                "weight average: the widest that sees >= 4 characters per recurrent weight (12.6M): 20.0M characters, 20.0 passes over "
                 "1,000,000 (the most: the run ends there, after about 22.8 minutes); timed" in choice.line)
-    # a text the budget sees fewer than 20 times is not held back, however long the budget
+    # a text the budget sees fewer than 15 times is not held back, however long the budget
     large = choose(30, 20_000_000, BATCH_CHARS, Timing(at_128=0.008).step_seconds, False, clock=Timing(0).clock)
     assert large.settings["rnn_size"] == 512 and "weight_drop" not in large.settings
+
+
+def test_a_text_the_first_choice_would_see_more_than_15_times_is_held_back_though_20_passes_would_not_end_it():
+    # 10 minutes of tiny-shakespeare at the step times of an AMD EPYC with AVX512-BF16 (docs/training.md), a
+    # second per timing: 256 units would see the text 18.9 times (overfitting it), so held back: 384 units see
+    # 10.6M characters, at least 4 per weight (7.1M); 512 units see 5.9M, fewer than 12.6M. In 5 minutes 256
+    # units see it 8.5 times: not held back.
+    measured = {128: 0.025, 192: 0.041, 256: 0.059, 384: 0.105, 512: 0.19}
+    timing = Timing(measured=measured)
+    ten = choose(10, 1_002_500, BATCH_CHARS, timing.step_seconds, True, clock=timing.clock)
+    assert timing.asked == [128, 192, 256, 384, 512]
+    assert {name: ten.settings.get(name) for name in ("rnn_size", "dropout", "weight_drop", "ema_decay",
+                                                      "learning_rate")} == dict(
+        rnn_size=384, dropout=0.1, weight_drop=0.25, ema_decay=0.999, learning_rate=4e-3)
+    assert "(256 units would see the text 18.9 times, more than 15, so held back" in ten.line
+    timing = Timing(measured=measured)
+    five = choose(5, 1_002_500, BATCH_CHARS, timing.step_seconds, True, clock=timing.clock)
+    assert five.settings["rnn_size"] == 256 and "weight_drop" not in five.settings
 
 
 def test_a_run_the_passes_end_within_15_minutes_gets_the_short_runs_learning_rate_whatever_the_budget():

@@ -9,10 +9,10 @@ recurrent weights per training character (wider overfits a small text however lo
 dropout rising with the passes over the text that width makes; decoupled weight decay (AdamW) of
 WEIGHT_DECAY from WEIGHT_DECAY_MINUTES on; a lower learning rate for runs planned longer than
 LONG_MINUTES, where 4e-3 made wide models' losses jump. A text too small for the budget (the choice
-would end at MAX_PASSES with time to spare) gets a wider model held back by weight drop and the
-weight average (HELD_BACK), chosen again under HELD_BACK's looser caps, so the run trains more of
-the budget rather than ending early. bfloat16 when training runs on a CPU with bfloat16 arithmetic
-(with a GPU the CPU's units do not compute the step: float32 unless --precision says otherwise).
+would see it more than HELD_BACK_PASSES times, and overfit or end at MAX_PASSES with time to spare)
+gets a wider model held back by weight drop and the weight average (HELD_BACK), chosen again under
+HELD_BACK's looser caps. bfloat16 when training runs on a CPU with bfloat16 arithmetic (with a GPU
+the CPU's units do not compute the step: float32 unless --precision says otherwise).
 
 `choose` is the rule, pure: it takes the step time of a width as a function and a clock, so tests
 give it fake ones. `choose_for_run` times the real training step of each candidate and fills in
@@ -54,13 +54,18 @@ DROPOUT_BY_PASSES = ((14, 0.1), (20, 0.2), (math.inf, 0.3))
 # tiny-shakespeare (Intel Xeon with AMX, docs/training.md) 0.1 took the recipe's 2x256 from 1.452 to 1.421 (at 5
 # minutes from 1.448 to 1.427), and a 2x384 from 1.442 to 1.411; at 2 minutes the 2x192 went from 1.498 to 1.511.
 WEIGHT_DECAY, WEIGHT_DECAY_MINUTES = 0.1, 5.0
-# On a text the budget would see more than MAX_PASSES times, the regularisers and caps of a held-back model.
+# On a text the budget would see more than HELD_BACK_PASSES times, the regularisers and caps of a held-back model.
 # On tiny-shakespeare at 30 minutes (Intel Xeon with AMX, docs/training.md) the recipe's 2x384 ended at
 # 20 passes after 21 minutes at 1.422, while a 2x512 (3.1 recurrent weights per training character) with weight
 # drop 0.25 and the weight average 0.999 trained all 30 minutes and reached 1.402 (1.434 without the two);
 # it saw 5.8 characters per weight, about 5 as planned here, and 4 leaves room for the timing's noise. Chosen by
 # this rule there (2x512, dropout 0.2), it reached 1.392, against the rule before's 1.419 side by side.
 HELD_BACK = {"weight_drop": 0.25, "ema_decay": 0.999}
+# The passes in the budget from which a text counts as small for it and the model is held back (a given
+# num_epochs below this: from that many). At 10 minutes of tiny-shakespeare on an AMD EPYC with AVX512-BF16
+# (docs/training.md) the first choice, 2x256, would have seen the text 19 times and ended at 1.428 with its
+# training loss 0.2 below; held back, 2x384 ended at 1.420.
+HELD_BACK_PASSES = 15
 HELD_BACK_PARAMS_PER_CHAR, HELD_BACK_CHARS_PER_WEIGHT = 4.0, 4.0
 TIMED_STEPS, WARMUP_STEPS = 3, 2
 
@@ -124,7 +129,8 @@ def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Cal
 
     chars_per_weight = CHARS_PER_WEIGHT
     chosen, width_cap = widest(PARAMS_PER_CHAR, chars_per_weight)
-    held_back = chars_in_time(chosen) > max_passes * train_chars
+    first_choice, first_passes = chosen, chars_in_time(chosen) / train_chars
+    held_back = first_passes > min(max_passes, HELD_BACK_PASSES)
     if held_back:  # the text is small for the budget: a wider model, held back, trains more of it
         chars_per_weight = HELD_BACK_CHARS_PER_WEIGHT
         chosen, width_cap = widest(HELD_BACK_PARAMS_PER_CHAR, chars_per_weight)
@@ -148,8 +154,8 @@ def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Cal
                   f"({chars_to_see(chosen, chars_per_weight) / 1e6:.1f}M)") + (
             f", of at most {width_cap:.0f} units for a text this size" if width_cap < WIDTHS[-1] else "")
     if held_back:
-        reason = (f"{max_passes} passes would end the run early, so held back by weight drop and the weight "
-                  f"average: {reason}")
+        reason = (f"{first_choice} units would see the text {first_passes:.1f} times, more than "
+                  f"{min(max_passes, HELD_BACK_PASSES)}, so held back by weight drop and the weight average: {reason}")
     seconds = clock() - start
     timings = ", ".join(f"{width}: {1000 * step:.0f} ms" for width, step in timed.items())
     kept = sorted(set(recipe) & set(given))
