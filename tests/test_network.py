@@ -65,11 +65,13 @@ def test_the_cpu_path_looks_up_the_first_layer_s_input_part_when_the_batch_has_m
         monkeypatch, cell_type, shape, options, looked_up):
     """A [vocab, gates * units] table in place of projecting each embedded character: the same
     logits, states and gradients as Keras' layers, whichever way the input part is made."""
-    stack_name = f"{cell_type}_stack"
-    stack = getattr(recurrent, stack_name)
-    projected = []
-    monkeypatch.setattr(recurrent, stack_name, lambda *args, **kwargs: projected.append(kwargs["projected"])
-                        or stack(*args, **kwargs))
+    stack, projected = getattr(recurrent, f"{cell_type}_stack"), []
+
+    def recording_stack(*args, **kwargs):
+        projected.append(kwargs["projected"])
+        return stack(*args, **kwargs)
+
+    monkeypatch.setattr(recurrent, f"{cell_type}_stack", recording_stack)
     keras.utils.set_random_seed(7)
     keras_model = build(cell_type, recurrence="keras", **options)
     cpu_model = build(cell_type, recurrence="cpu", **options)

@@ -195,7 +195,7 @@ class CharRNN(keras.Model):
         wavefront; those after the top layer here. The layers read `recurrent_kernels`. Without
         embedding dropout, and with fewer characters in the vocabulary than in the batch, the
         first layer's input part is looked up in _input_table rather than projected character by
-        character: a fifth less time per training step (docs/speed.md)."""
+        character: up to a fifth less time per training step (docs/speed.md)."""
         dtype = self.embedding.compute_dtype
         weights = [self._weights(layer, dtype, kernel) for layer, kernel in zip(self.rnn_layers, recurrent_kernels)]
         characters = ids.shape.num_elements()
