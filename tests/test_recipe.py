@@ -74,7 +74,8 @@ def test_a_text_too_small_for_the_budget_gets_a_wider_model_held_back_that_ends_
                                "precision": "float32"}
     assert ("--weight_drop 0.25 --ema_decay 0.999 --learning_rate 0.002" in choice.line
             and "(384 units would see the text 46.8 times, more than 15, so held back by weight drop and the "
-                "weight average: the widest that sees >= 4 characters per recurrent weight (12.6M): 20.0M characters, 20.0 passes over "
+                "weight average: the widest that sees >= 4 characters per recurrent weight (12.6M): 20.0M "
+                "characters, 20.0 passes over "
                 "1,000,000 (the most: the run ends there, after about 22.8 minutes); timed" in choice.line)
     # a text the budget sees fewer than 15 times is not held back, however long the budget
     large = choose(30, 20_000_000, BATCH_CHARS, Timing(at_128=0.008).step_seconds, False, clock=Timing(0).clock)

@@ -130,7 +130,8 @@ def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Cal
     chars_per_weight = CHARS_PER_WEIGHT
     chosen, width_cap = widest(PARAMS_PER_CHAR, chars_per_weight)
     first_choice, first_passes = chosen, chars_in_time(chosen) / train_chars
-    held_back = first_passes > min(max_passes, HELD_BACK_PASSES)
+    held_back_from = min(max_passes, HELD_BACK_PASSES)
+    held_back = first_passes > held_back_from
     if held_back:  # the text is small for the budget: a wider model, held back, trains more of it
         chars_per_weight = HELD_BACK_CHARS_PER_WEIGHT
         chosen, width_cap = widest(HELD_BACK_PARAMS_PER_CHAR, chars_per_weight)
@@ -155,7 +156,7 @@ def choose(minutes: float, train_chars: int, batch_chars: int, step_seconds: Cal
             f", of at most {width_cap:.0f} units for a text this size" if width_cap < WIDTHS[-1] else "")
     if held_back:
         reason = (f"{first_choice} units would see the text {first_passes:.1f} times, more than "
-                  f"{min(max_passes, HELD_BACK_PASSES)}, so held back by weight drop and the weight average: {reason}")
+                  f"{held_back_from}, so held back by weight drop and the weight average: {reason}")
     seconds = clock() - start
     timings = ", ".join(f"{width}: {1000 * step:.0f} ms" for width, step in timed.items())
     kept = sorted(set(recipe) & set(given))
