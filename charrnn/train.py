@@ -15,7 +15,7 @@ from charrnn import cli
 from charrnn.core.config import CELL_TYPES, LR_SCHEDULES, RECIPES, DataConfig, ModelConfig, TrainConfig
 from charrnn.core.errors import CharRNNError
 from charrnn.training import launch
-from charrnn.training.recipe import MAX_PASSES
+from charrnn.training.recipe import HELD_BACK_PASSES
 
 _MODEL = ModelConfig(vocab_size=1)
 _TRAIN = TrainConfig()
@@ -83,9 +83,10 @@ flags.DEFINE_float("max_minutes", None, "Stop after this many minutes of wall ti
                    "validation and saving included), with a final validation and checkpoint.")
 flags.DEFINE_enum("recipe", _TRAIN.recipe, RECIPES, "auto: with --max_minutes, a new run times a few "
                   "training steps of GRUs of several widths here and picks the model, dropout, weight decay, "
-                  f"learning rate and precision (and, for a text it would see more than {MAX_PASSES} times, weight drop and "
-                  "the weight average) for the budget and the text's size (docs/training.md); settings "
-                  "given too are kept. A continued run keeps its choice.")
+                  "learning rate and precision (and, for a text it would see more than "
+                  f"{HELD_BACK_PASSES} times, weight drop and the weight average) for the budget and the "
+                  "text's size (docs/training.md); settings given too are kept. A continued run keeps its "
+                  "choice.")
 flags.DEFINE_integer("seed", None, "Random seed (default: a random one, recorded in config.json).")
 flags.DEFINE_integer("print_every", _TRAIN.print_every, "Print a train_loss line every this many steps.")
 flags.DEFINE_integer("eval_every", _TRAIN.eval_every, "Validate every this many steps (and at each epoch's end).")
