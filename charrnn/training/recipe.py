@@ -11,8 +11,8 @@ WEIGHT_DECAY from WEIGHT_DECAY_MINUTES on; a lower learning rate for runs planne
 LONG_MINUTES, where 4e-3 made wide models' losses jump. A text too small for the budget (the choice
 would see it more than HELD_BACK_PASSES times, and overfit it) gets a wider model held back by
 weight drop and the weight average (HELD_BACK), chosen again under HELD_BACK's looser caps; only
-such a run can reach MAX_PASSES. bfloat16 when training runs on a CPU with bfloat16 arithmetic (with a GPU
-the CPU's units do not compute the step: float32 unless --precision says otherwise).
+such a run can reach MAX_PASSES. bfloat16 when training runs on a CPU with bfloat16 arithmetic
+(with a GPU the CPU's units do not compute the step: float32 unless --precision says otherwise).
 
 `choose` is the rule, pure: it takes the step time of a width as a function and a clock, so tests
 give it fake ones. `choose_for_run` times the real training step of each candidate and fills in
